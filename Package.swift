@@ -1,0 +1,70 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release builds of the numeric code drop overflow and exclusivity checks: the kernels index raw
+// arena buffers whose bounds the generator has already proven from literal shapes.
+let numericSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "resnet-swift",
+    products: [
+        .executable(name: "resnet-run", targets: ["resnet-run"]),
+        .executable(name: "resnet-runs", targets: ["resnet-runs"]),
+        .executable(name: "netgen", targets: ["netgen"]),
+        .plugin(name: "ModelCodegen", targets: ["ModelCodegen"]),
+        .plugin(name: "GenerateModel", targets: ["GenerateModel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, libhdf5-dev).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas"),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5"),
+        .target(name: "AllocCounter"),
+        .target(name: "Digest"),
+
+        // Description → NetSpec → emitter → generated model → kernels.
+        .target(name: "NetSpec", dependencies: ["Digest"]),
+        .target(name: "NetEmit", dependencies: ["NetSpec"]),
+        .executableTarget(name: "netgen", dependencies: ["NetEmit", "NetSpec"]),
+        .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: numericSettings),
+        .target(name: "Models", dependencies: ["Kernels"], swiftSettings: numericSettings,
+                plugins: ["ModelCodegen"]),
+        .plugin(name: "ModelCodegen", capability: .buildTool(), dependencies: ["netgen"]),
+        .plugin(
+            name: "GenerateModel",
+            capability: .command(
+                intent: .custom(verb: "generate-model",
+                                description: "Regenerate Generated/ from the model descriptions in Sources/Models"),
+                permissions: [.writeToPackageDirectory(reason: "Writes the generated model sources into Generated/")]),
+            dependencies: ["netgen"]),
+
+        // Data, experiment store, training loop and the command-line tools.
+        .target(name: "Datasets", dependencies: ["CHDF5", "Digest"]),
+        .target(name: "RunStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), "Digest"]),
+        .target(name: "Training", dependencies: ["Models", "Kernels", "Datasets", "RunStore", "NetSpec"],
+                swiftSettings: numericSettings),
+        .executableTarget(name: "resnet-run", dependencies: [
+            "Training", "Models", "NetSpec", "AllocCounter",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "resnet-runs", dependencies: [
+            "RunStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "DigestTests", dependencies: ["Digest"]),
+        .testTarget(name: "NetSpecTests", dependencies: ["NetSpec", "NetEmit"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "ModelTests", dependencies: ["Models", "Kernels", "AllocCounter"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+        .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "resnet-runs"]),
+    ],
+    // Swift 5 mode: the numeric core passes raw arena pointers between a model and its kernels on
+    // one thread; strict-concurrency checking adds annotations there without catching anything.
+    swiftLanguageModes: [.v5]
+)

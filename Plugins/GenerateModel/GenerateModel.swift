@@ -1,0 +1,35 @@
+// Command plugin: `swift package --allow-writing-to-package-directory generate-model` writes the
+// generated model sources into Generated/ — the reviewed copy of what the build produces. A test
+// (GeneratedCopyTests) fails when that copy and fresh generator output differ.
+import Foundation
+import PackagePlugin
+
+@main
+struct GenerateModel: CommandPlugin {
+    func performCommand(context: PluginContext, arguments: [String]) async throws {
+        let netgen = try context.tool(named: "netgen")
+        let output = context.package.directoryURL.appendingPathComponent("Generated")
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        var generated = 0
+        for case let target as SourceModuleTarget in context.package.targets {
+            for description in modelDescriptions(in: target) {
+                let process = Process()
+                process.executableURL = netgen.url
+                process.arguments = [description.path, output.path]
+                try process.run()
+                process.waitUntilExit()
+                guard process.terminationStatus == 0 else {
+                    Diagnostics.error("netgen failed on \(description.path)")
+                    throw GenerateModelError(description: "netgen failed on \(description.lastPathComponent)")
+                }
+                print("Generated/\(generatedFileName(for: description)) ← \(description.lastPathComponent)")
+                generated += 1
+            }
+        }
+        if generated == 0 { Diagnostics.warning("no *.arch model descriptions found") }
+    }
+}
+
+struct GenerateModelError: Error, CustomStringConvertible {
+    var description: String
+}

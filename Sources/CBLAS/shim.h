@@ -1,0 +1,2 @@
+// OpenBLAS' CBLAS interface plus its thread controls (Debian: libopenblas-dev).
+#include <cblas.h>

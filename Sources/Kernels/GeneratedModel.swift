@@ -1,0 +1,99 @@
+/// What every generated model offers the training loop, the CLI and the tests.
+///
+/// Generated types keep all state in one `Arena`. The state that defines a training run —
+/// parameters (trainable first, then BN moving statistics) followed by Adam's m and v — is one
+/// contiguous range, so a checkpoint is a single copy.
+
+/// One weight tensor inside the parameter block, named as Keras names it (`conv1/kernel`).
+public struct TensorInfo: Sendable, Equatable {
+    public enum Initializer: Sendable, Equatable {
+        case glorotUniform(fanIn: Int, fanOut: Int)
+        case constant(Double)
+    }
+    public var name: String
+    public var shape: [Int]
+    /// Offset in elements from `parameters`.
+    public var offset: Int
+    public var count: Int
+    public var trainable: Bool
+    public var initializer: Initializer
+
+    public init(name: String, shape: [Int], offset: Int, count: Int, trainable: Bool, initializer: Initializer) {
+        self.name = name; self.shape = shape; self.offset = offset; self.count = count
+        self.trainable = trainable; self.initializer = initializer
+    }
+}
+
+public protocol GeneratedModel: AnyObject {
+    associatedtype Scalar: NetScalar
+
+    static var modelName: String { get }
+    static var descriptionSHA256: String { get }
+    static var inputHeight: Int { get }
+    static var inputWidth: Int { get }
+    static var inputChannels: Int { get }
+    static var classes: Int { get }
+    /// Largest batch the code is compiled for; `count` may be anything in 1...capacity.
+    static var capacity: Int { get }
+    static var tensors: [TensorInfo] { get }
+    /// All parameters, trainable and not (Keras' "Total params").
+    static var parameterCount: Int { get }
+    static var trainableParameterCount: Int { get }
+    static var arenaBytes: Int { get }
+    /// Forward FLOPs per sample (multiply-add = 2), from the description.
+    static var forwardFLOPsPerSample: Int { get }
+
+    /// Allocates the arena and initializes parameters like Keras (glorot-uniform kernels from
+    /// `seed`, zero biases, γ = 1, β = 0, moving mean 0, moving variance 1).
+    init(seed: UInt64)
+
+    var arena: Arena { get }
+    /// [capacity, H, W, C] input batch, written by the caller before `forward`.
+    var input: UnsafeMutablePointer<Scalar> { get }
+    /// [capacity, H, W, C] gradient of the loss w.r.t. the input (filled when asked for).
+    var inputGradient: UnsafeMutablePointer<Scalar> { get }
+    var logits: UnsafeMutablePointer<Scalar> { get }
+    var probabilities: UnsafeMutablePointer<Scalar> { get }
+    /// `parameterCount` values; trainable ones first, in `tensors` order.
+    var parameters: UnsafeMutablePointer<Scalar> { get }
+    /// `trainableParameterCount` values, aligned with the trainable prefix of `parameters`.
+    var gradients: UnsafeMutablePointer<Scalar> { get }
+    var adamM: UnsafeMutablePointer<Scalar> { get }
+    var adamV: UnsafeMutablePointer<Scalar> { get }
+    /// Adam iterations done so far.
+    var step: Int { get set }
+
+    func initializeParameters(seed: UInt64)
+    /// Runs the network over `count` samples of `input`. Training mode normalizes with batch
+    /// statistics and updates the moving averages; inference mode uses the moving averages.
+    func forward(count: Int, training: Bool)
+    /// Loss and gradients of the last training-mode forward. `labels` is [count, classes] one-hot.
+    @discardableResult
+    func backward(labels: UnsafePointer<Scalar>, count: Int, inputGradient: Bool) -> (loss: Double, correct: Int)
+    func adamStep(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double)
+}
+
+extension GeneratedModel {
+    /// Parameters followed by Adam's m and v: everything a checkpoint needs besides `step`.
+    public var stateBytes: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(parameters),
+                                      count: (Self.parameterCount + 2 * Self.trainableParameterCount) * MemoryLayout<Scalar>.stride)
+    }
+
+    /// Parameters only (weights and BN moving statistics), as stored for a run's final/best weights.
+    public var parameterBytes: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(parameters),
+                                      count: Self.parameterCount * MemoryLayout<Scalar>.stride)
+    }
+
+    public static func tensor(named name: String) -> TensorInfo? { tensors.first { $0.name == name } }
+
+    /// Loss and accuracy count of the current probabilities against labels (no gradients).
+    public func evaluate(labels: UnsafePointer<Scalar>, count: Int) -> (loss: Double, correct: Int) {
+        crossEntropy(probabilities: probabilities, labels: labels, count: count, classes: Self.classes)
+    }
+
+    public func adamStep(learningRate: Double) {
+        adamStep(learningRate: learningRate, beta1: 0.9, beta2: 0.999, epsilon: 1e-7)
+    }
+}

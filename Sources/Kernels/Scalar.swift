@@ -1,0 +1,52 @@
+/// The element types kernels run on (Float and Double) and their BLAS entry points.
+///
+/// Every kernel is `@inlinable` and generic over `NetScalar`, so the generated model module gets
+/// a specialization per dtype with no dynamic dispatch in a training step.
+import CBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public protocol NetScalar: BinaryFloatingPoint, Sendable where Self.RawSignificand: FixedWidthInteger {
+    static var dtypeName: String { get }
+    /// Row-major C ← α·op(A)·op(B) + β·C.
+    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                     alpha: Self, a: UnsafePointer<Self>, lda: Int,
+                     b: UnsafePointer<Self>, ldb: Int,
+                     beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    static func exp(_ x: Self) -> Self
+    static func log(_ x: Self) -> Self
+}
+
+extension Float: NetScalar {
+    public static var dtypeName: String { "float32" }
+    @inlinable @inline(__always)
+    public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+    }
+    @inlinable @inline(__always) public static func exp(_ x: Float) -> Float { expf(x) }
+    @inlinable @inline(__always) public static func log(_ x: Float) -> Float { logf(x) }
+}
+
+extension Double: NetScalar {
+    public static var dtypeName: String { "float64" }
+    @inlinable @inline(__always)
+    public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
+                            a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+                            beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+    }
+    @inlinable @inline(__always) public static func exp(_ x: Double) -> Double { Glibc.exp(x) }
+    @inlinable @inline(__always) public static func log(_ x: Double) -> Double { Glibc.log(x) }
+}
+
+/// OpenBLAS' thread count (the GEMMs are where the time goes).
+public enum BLASThreads {
+    public static func set(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    public static var current: Int { Int(openblas_get_num_threads()) }
+    public static var processors: Int { Int(openblas_get_num_procs()) }
+}
