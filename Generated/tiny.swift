@@ -262,8 +262,12 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
     @usableFromInline let base: UnsafeMutableRawPointer
     public var step = 0
 
+    /// Kernel threads (`ThreadPool.defaultThreadCount` when the model is created).
+    public let pool: ThreadPool
+
     public init(seed: UInt64) {
         arena = Arena(byteCount: Self.arenaBytes)
+        pool = ThreadPool(threads: ThreadPool.defaultThreadCount, scratchDoubles: 64)
         base = arena.base
         initializeParameters(seed: seed)
     }
@@ -522,186 +526,186 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
     public func forward(count n: Int, training: Bool) {
         precondition(n >= 1 && n <= 8, "count must be in 1...8")
         // zero_padding2d (ZeroPadding2D): input_layer [n, 16, 16, 3] → [n, 22, 22, 3]
-        zeroPad(input, a_zero_padding2d, count: n, height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3)
+        zeroPad(input, a_zero_padding2d, count: n, height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3, pool: pool)
         // conv1 (Conv2D): zero_padding2d [n, 22, 22, 3] → [n, 8, 8, 8], 7×7/2 (im2col + GEMM)
         conv2DForward(x: a_zero_padding2d, weights: p_conv1_kernel, bias: p_conv1_bias, y: a_conv1, count: n,
-                      geometry: ConvGeometry(inH: 22, inW: 22, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 22, inW: 22, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn_conv1 (BatchNormalization + fused ReLU): conv1 [n, 8, 8, 8] → [n, 8, 8, 8]
         if training {
             batchNormTraining(x: a_conv1, y: a_bn_conv1, gamma: p_bn_conv1_gamma, beta: p_bn_conv1_beta, movingMean: p_bn_conv1_moving_mean, movingVariance: p_bn_conv1_moving_variance,
-                              savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, rows: n * 64, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, rows: n * 64, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_conv1, y: a_bn_conv1, gamma: p_bn_conv1_gamma, beta: p_bn_conv1_beta, movingMean: p_bn_conv1_moving_mean, movingVariance: p_bn_conv1_moving_variance,
-                               rows: n * 64, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 64, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // max_pooling2d (MaxPooling2D): activation [n, 8, 8, 8] → [n, 7, 7, 8]
-        maxPool(a_bn_conv1, a_max_pooling2d, argmax: argmax_max_pooling2d, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1))
+        maxPool(a_bn_conv1, a_max_pooling2d, argmax: argmax_max_pooling2d, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1), pool: pool)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DForward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, bias: p_res2a_branch2a_bias, y: a_res2a_branch2a, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
-                              savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
-                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res2a_branch2b (Conv2D): activation_1 [n, 7, 7, 4] → [n, 7, 7, 4], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, bias: p_res2a_branch2b_bias, y: a_res2a_branch2b, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
-                              savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
-                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res2a_branch2c (Conv2D): activation_2 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DForward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, bias: p_res2a_branch2c_bias, y: a_res2a_branch2c, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
-                              savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch)
+                              savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
-                               rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch)
+                               rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
         // res2a_branch1 (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DForward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, bias: p_res2a_branch1_bias, y: a_res2a_branch1, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
-                              savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch)
+                              savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
-                               rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch)
+                               rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
         // add (Add + fused ReLU): bn2a_branch2c [n, 7, 7, 16] + bn2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
-        add(a_bn2a_branch2c, a_bn2a_branch1, a_add, count: n * 784, relu: true)
+        add(a_bn2a_branch2c, a_bn2a_branch1, a_add, count: n * 784, relu: true, pool: pool)
         // res2b_branch2a (Conv2D): activation_3 [n, 7, 7, 16] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DForward(x: a_add, weights: p_res2b_branch2a_kernel, bias: p_res2b_branch2a_bias, y: a_res2b_branch2a, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
-                              savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
-                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res2b_branch2b (Conv2D): activation_4 [n, 7, 7, 4] → [n, 7, 7, 4], 2×2/1 (im2col + GEMM)
         conv2DForward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, bias: p_res2b_branch2b_bias, y: a_res2b_branch2b, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
-                              savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
-                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res2b_branch2c (Conv2D): activation_5 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DForward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, bias: p_res2b_branch2c_bias, y: a_res2b_branch2c, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
-                              savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch)
+                              savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
-                               rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch)
+                               rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 7, 7, 16] + activation_3 [n, 7, 7, 16] → [n, 7, 7, 16]
-        add(a_bn2b_branch2c, a_add, a_add_1, count: n * 784, relu: true)
+        add(a_bn2b_branch2c, a_add, a_add_1, count: n * 784, relu: true, pool: pool)
         // res3a_branch2a (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 8], 1×1/2 (im2col + GEMM)
         conv2DForward(x: a_add_1, weights: p_res3a_branch2a_kernel, bias: p_res3a_branch2a_bias, y: a_res3a_branch2a, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
-                              savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
-                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res3a_branch2b (Conv2D): activation_7 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, bias: p_res3a_branch2b_bias, y: a_res3a_branch2b, count: n,
-                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace)
+                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
-                              savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
-                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res3a_branch2c (Conv2D): activation_8 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DForward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, bias: p_res3a_branch2c_bias, y: a_res3a_branch2c, count: n,
-                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
-                              savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch)
+                              savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
-                               rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch)
+                               rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
         // res3a_branch1 (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 32], 1×1/2 (im2col + GEMM)
         conv2DForward(x: a_add_1, weights: p_res3a_branch1_kernel, bias: p_res3a_branch1_bias, y: a_res3a_branch1, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
-                              savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch)
+                              savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
-                               rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch)
+                               rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
         // add_2 (Add + fused ReLU): bn3a_branch2c [n, 4, 4, 32] + bn3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
-        add(a_bn3a_branch2c, a_bn3a_branch1, a_add_2, count: n * 512, relu: true)
+        add(a_bn3a_branch2c, a_bn3a_branch1, a_add_2, count: n * 512, relu: true, pool: pool)
         // res3b_branch2a (Conv2D): activation_9 [n, 4, 4, 32] → [n, 4, 4, 8], 1×1/1 (GEMM)
         conv2DForward(x: a_add_2, weights: p_res3b_branch2a_kernel, bias: p_res3b_branch2a_bias, y: a_res3b_branch2a, count: n,
-                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
-                              savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
-                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res3b_branch2b (Conv2D): activation_10 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, bias: p_res3b_branch2b_bias, y: a_res3b_branch2b, count: n,
-                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace)
+                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
-                              savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
-                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res3b_branch2c (Conv2D): activation_11 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DForward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, bias: p_res3b_branch2c_bias, y: a_res3b_branch2c, count: n,
-                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
-                              savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch)
+                              savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
-                               rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch)
+                               rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
         // add_3 (Add + fused ReLU): bn3b_branch2c [n, 4, 4, 32] + activation_9 [n, 4, 4, 32] → [n, 4, 4, 32]
-        add(a_bn3b_branch2c, a_add_2, a_add_3, count: n * 512, relu: true)
+        add(a_bn3b_branch2c, a_add_2, a_add_3, count: n * 512, relu: true, pool: pool)
         // avg_pool (AveragePooling2D): activation_12 [n, 4, 4, 32] → [n, 2, 2, 32]
-        avgPool(a_add_3, a_avg_pool, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2))
+        avgPool(a_add_3, a_avg_pool, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), pool: pool)
         // fc6 (Dense): flatten [n, 128] → [n, 6]
-        denseForward(x: a_avg_pool, weights: p_fc6_kernel, bias: p_fc6_bias, y: logits, count: n, inputs: 128, outputs: 6)
+        denseForward(x: a_avg_pool, weights: p_fc6_kernel, bias: p_fc6_bias, y: logits, count: n, inputs: 128, outputs: 6, pool: pool)
         softmax(logits, probabilities, count: n, classes: 6)
     }
 
@@ -712,146 +716,146 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6)
         // fc6 (Dense): flatten [n, 128] → [n, 6]
         denseBackward(x: a_avg_pool, weights: p_fc6_kernel, dy: dLogits, dWeights: g_fc6_kernel, dBias: g_fc6_bias,
-                      dx: gradientSlot0, accumulate: false, count: n, inputs: 128, outputs: 6)
+                      dx: gradientSlot0, accumulate: false, count: n, inputs: 128, outputs: 6, pool: pool)
         // avg_pool (AveragePooling2D): activation_12 [n, 4, 4, 32] → [n, 2, 2, 32]
-        avgPoolBackward(gradientSlot0, gradientSlot1, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), accumulate: false)
+        avgPoolBackward(gradientSlot0, gradientSlot1, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), accumulate: false, pool: pool)
         // add_3 (Add + fused ReLU): bn3b_branch2c [n, 4, 4, 32] + activation_9 [n, 4, 4, 32] → [n, 4, 4, 32]
         addBackward(y: a_add_3, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 512, relu: true)
+                    count: n * 512, relu: true, pool: pool)
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3b_branch2c, y: a_bn3b_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3b_branch2c_gamma,
                           savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, dGamma: g_bn3b_branch2c_gamma, dBeta: g_bn3b_branch2c_beta,
-                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch)
+                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
         // res3b_branch2c (Conv2D): activation_11 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, dy: gradientSlot1, dWeights: g_res3b_branch2c_kernel, dBias: g_res3b_branch2c_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3b_branch2b, y: a_bn3b_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3b_branch2b_gamma,
                           savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, dGamma: g_bn3b_branch2b_gamma, dBeta: g_bn3b_branch2b_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3b_branch2b (Conv2D): activation_10 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, dy: gradientSlot1, dWeights: g_res3b_branch2b_kernel, dBias: g_res3b_branch2b_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace)
+                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3b_branch2a, y: a_bn3b_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3b_branch2a_gamma,
                           savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, dGamma: g_bn3b_branch2a_gamma, dBeta: g_bn3b_branch2a_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3b_branch2a (Conv2D): activation_9 [n, 4, 4, 32] → [n, 4, 4, 8], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_2, weights: p_res3b_branch2a_kernel, dy: gradientSlot1, dWeights: g_res3b_branch2a_kernel, dBias: g_res3b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
-                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_2 (Add + fused ReLU): bn3a_branch2c [n, 4, 4, 32] + bn3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         addBackward(y: a_add_2, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 512, relu: true)
+                    count: n * 512, relu: true, pool: pool)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3a_branch1, y: a_bn3a_branch1, dy: gradientSlot1, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch1_gamma,
                           savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, dGamma: g_bn3a_branch1_gamma, dBeta: g_bn3a_branch1_beta,
-                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch)
+                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
         // res3a_branch1 (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 32], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_1, weights: p_res3a_branch1_kernel, dy: gradientSlot2, dWeights: g_res3a_branch1_kernel, dBias: g_res3a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3a_branch2c, y: a_bn3a_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch2c_gamma,
                           savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, dGamma: g_bn3a_branch2c_gamma, dBeta: g_bn3a_branch2c_beta,
-                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch)
+                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
         // res3a_branch2c (Conv2D): activation_8 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, dy: gradientSlot2, dWeights: g_res3a_branch2c_kernel, dBias: g_res3a_branch2c_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3a_branch2b, y: a_bn3a_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch2b_gamma,
                           savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, dGamma: g_bn3a_branch2b_gamma, dBeta: g_bn3a_branch2b_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3a_branch2b (Conv2D): activation_7 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, dy: gradientSlot2, dWeights: g_res3a_branch2b_kernel, dBias: g_res3a_branch2b_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace)
+                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3a_branch2a, y: a_bn3a_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch2a_gamma,
                           savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, dGamma: g_bn3a_branch2a_gamma, dBeta: g_bn3a_branch2a_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3a_branch2a (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 8], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_1, weights: p_res3a_branch2a_kernel, dy: gradientSlot2, dWeights: g_res3a_branch2a_kernel, dBias: g_res3a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 7, 7, 16] + activation_3 [n, 7, 7, 16] → [n, 7, 7, 16]
         addBackward(y: a_add_1, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 784, relu: true)
+                    count: n * 784, relu: true, pool: pool)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2b_branch2c, y: a_bn2b_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2c_gamma,
                           savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, dGamma: g_bn2b_branch2c_gamma, dBeta: g_bn2b_branch2c_beta,
-                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch)
+                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
         // res2b_branch2c (Conv2D): activation_5 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2c_kernel, dBias: g_res2b_branch2c_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2b_branch2b, y: a_bn2b_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2b_gamma,
                           savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, dGamma: g_bn2b_branch2b_gamma, dBeta: g_bn2b_branch2b_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2b_branch2b (Conv2D): activation_4 [n, 7, 7, 4] → [n, 7, 7, 4], 2×2/1 (im2col + GEMM)
         conv2DBackward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2b_kernel, dBias: g_res2b_branch2b_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2b_branch2a, y: a_bn2b_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2a_gamma,
                           savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, dGamma: g_bn2b_branch2a_gamma, dBeta: g_bn2b_branch2a_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2b_branch2a (Conv2D): activation_3 [n, 7, 7, 16] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DBackward(x: a_add, weights: p_res2b_branch2a_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2a_kernel, dBias: g_res2b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add (Add + fused ReLU): bn2a_branch2c [n, 7, 7, 16] + bn2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         addBackward(y: a_add, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 784, relu: true)
+                    count: n * 784, relu: true, pool: pool)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2a_branch1, y: a_bn2a_branch1, dy: gradientSlot1, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch1_gamma,
                           savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, dGamma: g_bn2a_branch1_gamma, dBeta: g_bn2a_branch1_beta,
-                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch)
+                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
         // res2a_branch1 (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, dy: gradientSlot2, dWeights: g_res2a_branch1_kernel, dBias: g_res2a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2a_branch2c, y: a_bn2a_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2c_gamma,
                           savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, dGamma: g_bn2a_branch2c_gamma, dBeta: g_bn2a_branch2c_beta,
-                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch)
+                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
         // res2a_branch2c (Conv2D): activation_2 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2c_kernel, dBias: g_res2a_branch2c_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2a_branch2b, y: a_bn2a_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2b_gamma,
                           savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, dGamma: g_bn2a_branch2b_gamma, dBeta: g_bn2a_branch2b_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2a_branch2b (Conv2D): activation_1 [n, 7, 7, 4] → [n, 7, 7, 4], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2b_kernel, dBias: g_res2a_branch2b_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2a_branch2a, y: a_bn2a_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2a_gamma,
                           savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, dGamma: g_bn2a_branch2a_gamma, dBeta: g_bn2a_branch2a_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2a_kernel, dBias: g_res2a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // max_pooling2d (MaxPooling2D): activation [n, 8, 8, 8] → [n, 7, 7, 8]
-        maxPoolBackward(gradientSlot1, argmax: argmax_max_pooling2d, gradientSlot0, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1), accumulate: false)
+        maxPoolBackward(gradientSlot1, argmax: argmax_max_pooling2d, gradientSlot0, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1), accumulate: false, pool: pool)
         // bn_conv1 (BatchNormalization + fused ReLU): conv1 [n, 8, 8, 8] → [n, 8, 8, 8]
         batchNormBackward(x: a_conv1, y: a_bn_conv1, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn_conv1_gamma,
                           savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, dGamma: g_bn_conv1_gamma, dBeta: g_bn_conv1_beta,
-                          rows: n * 64, channels: 8, relu: true, scratch: bnScratch)
+                          rows: n * 64, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // conv1 (Conv2D): zero_padding2d [n, 22, 22, 3] → [n, 8, 8, 8], 7×7/2 (im2col + GEMM)
         conv2DBackward(x: a_zero_padding2d, weights: p_conv1_kernel, dy: gradientSlot1, dWeights: g_conv1_kernel, dBias: g_conv1_bias,
                        dx: (inputGradient ? gradientSlot0 : nil), accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 22, inW: 22, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 22, inW: 22, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         if inputGradient {
             // zero_padding2d (ZeroPadding2D): input_layer [n, 16, 16, 3] → [n, 22, 22, 3]
-            zeroPadBackward(gradientSlot0, self.inputGradient, count: n, height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3, accumulate: false)
+            zeroPadBackward(gradientSlot0, self.inputGradient, count: n, height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3, accumulate: false, pool: pool)
         }
         return result
     }
@@ -859,7 +863,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
     public func adamStep(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double) {
         step += 1
         adamUpdate(parameters: parameters, gradients: gradients, m: adamM, v: adamV, count: 5670,
-                   learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, step: step)
+                   learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, step: step, pool: pool)
     }
 }
 
@@ -1118,8 +1122,12 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
     @usableFromInline let base: UnsafeMutableRawPointer
     public var step = 0
 
+    /// Kernel threads (`ThreadPool.defaultThreadCount` when the model is created).
+    public let pool: ThreadPool
+
     public init(seed: UInt64) {
         arena = Arena(byteCount: Self.arenaBytes)
+        pool = ThreadPool(threads: ThreadPool.defaultThreadCount, scratchDoubles: 64)
         base = arena.base
         initializeParameters(seed: seed)
     }
@@ -1378,186 +1386,186 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
     public func forward(count n: Int, training: Bool) {
         precondition(n >= 1 && n <= 8, "count must be in 1...8")
         // zero_padding2d (ZeroPadding2D): input_layer [n, 16, 16, 3] → [n, 22, 22, 3]
-        zeroPad(input, a_zero_padding2d, count: n, height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3)
+        zeroPad(input, a_zero_padding2d, count: n, height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3, pool: pool)
         // conv1 (Conv2D): zero_padding2d [n, 22, 22, 3] → [n, 8, 8, 8], 7×7/2 (im2col + GEMM)
         conv2DForward(x: a_zero_padding2d, weights: p_conv1_kernel, bias: p_conv1_bias, y: a_conv1, count: n,
-                      geometry: ConvGeometry(inH: 22, inW: 22, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 22, inW: 22, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn_conv1 (BatchNormalization + fused ReLU): conv1 [n, 8, 8, 8] → [n, 8, 8, 8]
         if training {
             batchNormTraining(x: a_conv1, y: a_bn_conv1, gamma: p_bn_conv1_gamma, beta: p_bn_conv1_beta, movingMean: p_bn_conv1_moving_mean, movingVariance: p_bn_conv1_moving_variance,
-                              savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, rows: n * 64, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, rows: n * 64, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_conv1, y: a_bn_conv1, gamma: p_bn_conv1_gamma, beta: p_bn_conv1_beta, movingMean: p_bn_conv1_moving_mean, movingVariance: p_bn_conv1_moving_variance,
-                               rows: n * 64, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 64, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // max_pooling2d (MaxPooling2D): activation [n, 8, 8, 8] → [n, 7, 7, 8]
-        maxPool(a_bn_conv1, a_max_pooling2d, argmax: argmax_max_pooling2d, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1))
+        maxPool(a_bn_conv1, a_max_pooling2d, argmax: argmax_max_pooling2d, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1), pool: pool)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DForward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, bias: p_res2a_branch2a_bias, y: a_res2a_branch2a, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
-                              savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
-                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res2a_branch2b (Conv2D): activation_1 [n, 7, 7, 4] → [n, 7, 7, 4], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, bias: p_res2a_branch2b_bias, y: a_res2a_branch2b, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
-                              savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
-                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res2a_branch2c (Conv2D): activation_2 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DForward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, bias: p_res2a_branch2c_bias, y: a_res2a_branch2c, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
-                              savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch)
+                              savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
-                               rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch)
+                               rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
         // res2a_branch1 (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DForward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, bias: p_res2a_branch1_bias, y: a_res2a_branch1, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
-                              savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch)
+                              savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
-                               rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch)
+                               rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
         // add (Add + fused ReLU): bn2a_branch2c [n, 7, 7, 16] + bn2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
-        add(a_bn2a_branch2c, a_bn2a_branch1, a_add, count: n * 784, relu: true)
+        add(a_bn2a_branch2c, a_bn2a_branch1, a_add, count: n * 784, relu: true, pool: pool)
         // res2b_branch2a (Conv2D): activation_3 [n, 7, 7, 16] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DForward(x: a_add, weights: p_res2b_branch2a_kernel, bias: p_res2b_branch2a_bias, y: a_res2b_branch2a, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
-                              savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
-                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res2b_branch2b (Conv2D): activation_4 [n, 7, 7, 4] → [n, 7, 7, 4], 2×2/1 (im2col + GEMM)
         conv2DForward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, bias: p_res2b_branch2b_bias, y: a_res2b_branch2b, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
-                              savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
-                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res2b_branch2c (Conv2D): activation_5 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DForward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, bias: p_res2b_branch2c_bias, y: a_res2b_branch2c, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
-                              savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch)
+                              savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
-                               rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch)
+                               rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 7, 7, 16] + activation_3 [n, 7, 7, 16] → [n, 7, 7, 16]
-        add(a_bn2b_branch2c, a_add, a_add_1, count: n * 784, relu: true)
+        add(a_bn2b_branch2c, a_add, a_add_1, count: n * 784, relu: true, pool: pool)
         // res3a_branch2a (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 8], 1×1/2 (im2col + GEMM)
         conv2DForward(x: a_add_1, weights: p_res3a_branch2a_kernel, bias: p_res3a_branch2a_bias, y: a_res3a_branch2a, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
-                              savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
-                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res3a_branch2b (Conv2D): activation_7 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, bias: p_res3a_branch2b_bias, y: a_res3a_branch2b, count: n,
-                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace)
+                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
-                              savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
-                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res3a_branch2c (Conv2D): activation_8 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DForward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, bias: p_res3a_branch2c_bias, y: a_res3a_branch2c, count: n,
-                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
-                              savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch)
+                              savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
-                               rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch)
+                               rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
         // res3a_branch1 (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 32], 1×1/2 (im2col + GEMM)
         conv2DForward(x: a_add_1, weights: p_res3a_branch1_kernel, bias: p_res3a_branch1_bias, y: a_res3a_branch1, count: n,
-                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
-                              savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch)
+                              savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
-                               rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch)
+                               rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
         // add_2 (Add + fused ReLU): bn3a_branch2c [n, 4, 4, 32] + bn3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
-        add(a_bn3a_branch2c, a_bn3a_branch1, a_add_2, count: n * 512, relu: true)
+        add(a_bn3a_branch2c, a_bn3a_branch1, a_add_2, count: n * 512, relu: true, pool: pool)
         // res3b_branch2a (Conv2D): activation_9 [n, 4, 4, 32] → [n, 4, 4, 8], 1×1/1 (GEMM)
         conv2DForward(x: a_add_2, weights: p_res3b_branch2a_kernel, bias: p_res3b_branch2a_bias, y: a_res3b_branch2a, count: n,
-                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
-                              savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
-                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res3b_branch2b (Conv2D): activation_10 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, bias: p_res3b_branch2b_bias, y: a_res3b_branch2b, count: n,
-                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace)
+                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
-                              savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch)
+                              savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
-                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch)
+                               rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
         // res3b_branch2c (Conv2D): activation_11 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DForward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, bias: p_res3b_branch2c_bias, y: a_res3b_branch2c, count: n,
-                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                      geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
-                              savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch)
+                              savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         } else {
             batchNormInference(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
-                               rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch)
+                               rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
         // add_3 (Add + fused ReLU): bn3b_branch2c [n, 4, 4, 32] + activation_9 [n, 4, 4, 32] → [n, 4, 4, 32]
-        add(a_bn3b_branch2c, a_add_2, a_add_3, count: n * 512, relu: true)
+        add(a_bn3b_branch2c, a_add_2, a_add_3, count: n * 512, relu: true, pool: pool)
         // avg_pool (AveragePooling2D): activation_12 [n, 4, 4, 32] → [n, 2, 2, 32]
-        avgPool(a_add_3, a_avg_pool, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2))
+        avgPool(a_add_3, a_avg_pool, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), pool: pool)
         // fc6 (Dense): flatten [n, 128] → [n, 6]
-        denseForward(x: a_avg_pool, weights: p_fc6_kernel, bias: p_fc6_bias, y: logits, count: n, inputs: 128, outputs: 6)
+        denseForward(x: a_avg_pool, weights: p_fc6_kernel, bias: p_fc6_bias, y: logits, count: n, inputs: 128, outputs: 6, pool: pool)
         softmax(logits, probabilities, count: n, classes: 6)
     }
 
@@ -1568,146 +1576,146 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6)
         // fc6 (Dense): flatten [n, 128] → [n, 6]
         denseBackward(x: a_avg_pool, weights: p_fc6_kernel, dy: dLogits, dWeights: g_fc6_kernel, dBias: g_fc6_bias,
-                      dx: gradientSlot0, accumulate: false, count: n, inputs: 128, outputs: 6)
+                      dx: gradientSlot0, accumulate: false, count: n, inputs: 128, outputs: 6, pool: pool)
         // avg_pool (AveragePooling2D): activation_12 [n, 4, 4, 32] → [n, 2, 2, 32]
-        avgPoolBackward(gradientSlot0, gradientSlot1, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), accumulate: false)
+        avgPoolBackward(gradientSlot0, gradientSlot1, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), accumulate: false, pool: pool)
         // add_3 (Add + fused ReLU): bn3b_branch2c [n, 4, 4, 32] + activation_9 [n, 4, 4, 32] → [n, 4, 4, 32]
         addBackward(y: a_add_3, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 512, relu: true)
+                    count: n * 512, relu: true, pool: pool)
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3b_branch2c, y: a_bn3b_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3b_branch2c_gamma,
                           savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, dGamma: g_bn3b_branch2c_gamma, dBeta: g_bn3b_branch2c_beta,
-                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch)
+                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
         // res3b_branch2c (Conv2D): activation_11 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, dy: gradientSlot1, dWeights: g_res3b_branch2c_kernel, dBias: g_res3b_branch2c_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3b_branch2b, y: a_bn3b_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3b_branch2b_gamma,
                           savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, dGamma: g_bn3b_branch2b_gamma, dBeta: g_bn3b_branch2b_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3b_branch2b (Conv2D): activation_10 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, dy: gradientSlot1, dWeights: g_res3b_branch2b_kernel, dBias: g_res3b_branch2b_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace)
+                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3b_branch2a, y: a_bn3b_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3b_branch2a_gamma,
                           savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, dGamma: g_bn3b_branch2a_gamma, dBeta: g_bn3b_branch2a_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3b_branch2a (Conv2D): activation_9 [n, 4, 4, 32] → [n, 4, 4, 8], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_2, weights: p_res3b_branch2a_kernel, dy: gradientSlot1, dWeights: g_res3b_branch2a_kernel, dBias: g_res3b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
-                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_2 (Add + fused ReLU): bn3a_branch2c [n, 4, 4, 32] + bn3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         addBackward(y: a_add_2, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 512, relu: true)
+                    count: n * 512, relu: true, pool: pool)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3a_branch1, y: a_bn3a_branch1, dy: gradientSlot1, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch1_gamma,
                           savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, dGamma: g_bn3a_branch1_gamma, dBeta: g_bn3a_branch1_beta,
-                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch)
+                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
         // res3a_branch1 (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 32], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_1, weights: p_res3a_branch1_kernel, dy: gradientSlot2, dWeights: g_res3a_branch1_kernel, dBias: g_res3a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3a_branch2c, y: a_bn3a_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch2c_gamma,
                           savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, dGamma: g_bn3a_branch2c_gamma, dBeta: g_bn3a_branch2c_beta,
-                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch)
+                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
         // res3a_branch2c (Conv2D): activation_8 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, dy: gradientSlot2, dWeights: g_res3a_branch2c_kernel, dBias: g_res3a_branch2c_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3a_branch2b, y: a_bn3a_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch2b_gamma,
                           savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, dGamma: g_bn3a_branch2b_gamma, dBeta: g_bn3a_branch2b_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3a_branch2b (Conv2D): activation_7 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, dy: gradientSlot2, dWeights: g_res3a_branch2b_kernel, dBias: g_res3a_branch2b_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace)
+                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3a_branch2a, y: a_bn3a_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch2a_gamma,
                           savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, dGamma: g_bn3a_branch2a_gamma, dBeta: g_bn3a_branch2a_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3a_branch2a (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 8], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_1, weights: p_res3a_branch2a_kernel, dy: gradientSlot2, dWeights: g_res3a_branch2a_kernel, dBias: g_res3a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 7, 7, 16] + activation_3 [n, 7, 7, 16] → [n, 7, 7, 16]
         addBackward(y: a_add_1, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 784, relu: true)
+                    count: n * 784, relu: true, pool: pool)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2b_branch2c, y: a_bn2b_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2c_gamma,
                           savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, dGamma: g_bn2b_branch2c_gamma, dBeta: g_bn2b_branch2c_beta,
-                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch)
+                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
         // res2b_branch2c (Conv2D): activation_5 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2c_kernel, dBias: g_res2b_branch2c_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2b_branch2b, y: a_bn2b_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2b_gamma,
                           savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, dGamma: g_bn2b_branch2b_gamma, dBeta: g_bn2b_branch2b_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2b_branch2b (Conv2D): activation_4 [n, 7, 7, 4] → [n, 7, 7, 4], 2×2/1 (im2col + GEMM)
         conv2DBackward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2b_kernel, dBias: g_res2b_branch2b_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2b_branch2a, y: a_bn2b_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2a_gamma,
                           savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, dGamma: g_bn2b_branch2a_gamma, dBeta: g_bn2b_branch2a_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2b_branch2a (Conv2D): activation_3 [n, 7, 7, 16] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DBackward(x: a_add, weights: p_res2b_branch2a_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2a_kernel, dBias: g_res2b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add (Add + fused ReLU): bn2a_branch2c [n, 7, 7, 16] + bn2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         addBackward(y: a_add, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 784, relu: true)
+                    count: n * 784, relu: true, pool: pool)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2a_branch1, y: a_bn2a_branch1, dy: gradientSlot1, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch1_gamma,
                           savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, dGamma: g_bn2a_branch1_gamma, dBeta: g_bn2a_branch1_beta,
-                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch)
+                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
         // res2a_branch1 (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, dy: gradientSlot2, dWeights: g_res2a_branch1_kernel, dBias: g_res2a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2a_branch2c, y: a_bn2a_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2c_gamma,
                           savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, dGamma: g_bn2a_branch2c_gamma, dBeta: g_bn2a_branch2c_beta,
-                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch)
+                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
         // res2a_branch2c (Conv2D): activation_2 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2c_kernel, dBias: g_res2a_branch2c_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2a_branch2b, y: a_bn2a_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2b_gamma,
                           savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, dGamma: g_bn2a_branch2b_gamma, dBeta: g_bn2a_branch2b_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2a_branch2b (Conv2D): activation_1 [n, 7, 7, 4] → [n, 7, 7, 4], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2b_kernel, dBias: g_res2a_branch2b_bias,
                        dx: gradientSlot0, accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2a_branch2a, y: a_bn2a_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2a_gamma,
                           savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, dGamma: g_bn2a_branch2a_gamma, dBeta: g_bn2a_branch2a_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2a_kernel, dBias: g_res2a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
-                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // max_pooling2d (MaxPooling2D): activation [n, 8, 8, 8] → [n, 7, 7, 8]
-        maxPoolBackward(gradientSlot1, argmax: argmax_max_pooling2d, gradientSlot0, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1), accumulate: false)
+        maxPoolBackward(gradientSlot1, argmax: argmax_max_pooling2d, gradientSlot0, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1), accumulate: false, pool: pool)
         // bn_conv1 (BatchNormalization + fused ReLU): conv1 [n, 8, 8, 8] → [n, 8, 8, 8]
         batchNormBackward(x: a_conv1, y: a_bn_conv1, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn_conv1_gamma,
                           savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, dGamma: g_bn_conv1_gamma, dBeta: g_bn_conv1_beta,
-                          rows: n * 64, channels: 8, relu: true, scratch: bnScratch)
+                          rows: n * 64, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // conv1 (Conv2D): zero_padding2d [n, 22, 22, 3] → [n, 8, 8, 8], 7×7/2 (im2col + GEMM)
         conv2DBackward(x: a_zero_padding2d, weights: p_conv1_kernel, dy: gradientSlot1, dWeights: g_conv1_kernel, dBias: g_conv1_bias,
                        dx: (inputGradient ? gradientSlot0 : nil), accumulate: false, count: n,
-                       geometry: ConvGeometry(inH: 22, inW: 22, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace)
+                       geometry: ConvGeometry(inH: 22, inW: 22, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         if inputGradient {
             // zero_padding2d (ZeroPadding2D): input_layer [n, 16, 16, 3] → [n, 22, 22, 3]
-            zeroPadBackward(gradientSlot0, self.inputGradient, count: n, height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3, accumulate: false)
+            zeroPadBackward(gradientSlot0, self.inputGradient, count: n, height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3, accumulate: false, pool: pool)
         }
         return result
     }
@@ -1715,6 +1723,6 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
     public func adamStep(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double) {
         step += 1
         adamUpdate(parameters: parameters, gradients: gradients, m: adamM, v: adamV, count: 5670,
-                   learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, step: step)
+                   learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, step: step, pool: pool)
     }
 }

@@ -12,18 +12,25 @@ public func batchNormTraining<T: NetScalar>(x: UnsafePointer<T>, y: UnsafeMutabl
                                             movingMean: UnsafeMutablePointer<T>, movingVariance: UnsafeMutablePointer<T>,
                                             savedMean: UnsafeMutablePointer<T>, savedInvStd: UnsafeMutablePointer<T>,
                                             rows: Int, channels c: Int, momentum: Double, epsilon: Double,
-                                            relu: Bool, scratch: UnsafeMutablePointer<Double>) {
+                                            relu: Bool, scratch: UnsafeMutablePointer<Double>,
+                                            pool: ThreadPool = .serial) {
     let sum = scratch, sq = scratch + c
-    sum.update(repeating: 0, count: 2 * c)
-    for r in 0..<rows {
-        let row = x + r * c
-        for j in 0..<c { sum[j] += Double(row[j]) }
+    pool.reduceRows(rows, width: c, into: sum, (x, c)) { ctxPointer, range, part in
+        let ctx = ctxPointer.pointee
+        for r in range {
+            let row = ctx.0 + r * ctx.1
+            for j in 0..<ctx.1 { part[j] += Double(row[j]) }
+        }
     }
     let inv = 1.0 / Double(rows)
     for j in 0..<c { sum[j] *= inv }
-    for r in 0..<rows {
-        let row = x + r * c
-        for j in 0..<c { let d = Double(row[j]) - sum[j]; sq[j] += d * d }
+    let mean = UnsafePointer(sum)
+    pool.reduceRows(rows, width: c, into: sq, (x, c, mean)) { ctxPointer, range, part in
+        let ctx = ctxPointer.pointee
+        for r in range {
+            let row = ctx.0 + r * ctx.1
+            for j in 0..<ctx.1 { let d = Double(row[j]) - ctx.2[j]; part[j] += d * d }
+        }
     }
     let scale = UnsafeMutableRawPointer(scratch + 2 * c).assumingMemoryBound(to: T.self)
     let shift = scale + c
@@ -38,7 +45,7 @@ public func batchNormTraining<T: NetScalar>(x: UnsafePointer<T>, y: UnsafeMutabl
         scale[j] = T(s)
         shift[j] = T(Double(beta[j]) - mean * s)
     }
-    normalize(x, y, scale, shift, rows: rows, channels: c, relu: relu)
+    normalize(x, y, scale, shift, rows: rows, channels: c, relu: relu, pool: pool)
 }
 
 @inlinable
@@ -46,7 +53,7 @@ public func batchNormInference<T: NetScalar>(x: UnsafePointer<T>, y: UnsafeMutab
                                              gamma: UnsafePointer<T>, beta: UnsafePointer<T>,
                                              movingMean: UnsafePointer<T>, movingVariance: UnsafePointer<T>,
                                              rows: Int, channels c: Int, epsilon: Double, relu: Bool,
-                                             scratch: UnsafeMutablePointer<Double>) {
+                                             scratch: UnsafeMutablePointer<Double>, pool: ThreadPool = .serial) {
     let scale = UnsafeMutableRawPointer(scratch).assumingMemoryBound(to: T.self)
     let shift = scale + c
     for j in 0..<c {
@@ -54,19 +61,28 @@ public func batchNormInference<T: NetScalar>(x: UnsafePointer<T>, y: UnsafeMutab
         scale[j] = T(s)
         shift[j] = T(Double(beta[j]) - Double(movingMean[j]) * s)
     }
-    normalize(x, y, scale, shift, rows: rows, channels: c, relu: relu)
+    normalize(x, y, scale, shift, rows: rows, channels: c, relu: relu, pool: pool)
 }
 
 @inlinable
 func normalize<T: NetScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ scale: UnsafePointer<T>,
-                             _ shift: UnsafePointer<T>, rows: Int, channels c: Int, relu: Bool) {
+                             _ shift: UnsafePointer<T>, rows: Int, channels c: Int, relu: Bool, pool: ThreadPool) {
+    pool.parallelFor(rows, minimumPerThread: 64, (x, y, scale, shift, c, relu)) { ctxPointer, range in
+        let ctx = ctxPointer.pointee
+        normalizeRows(ctx.0, ctx.1, ctx.2, ctx.3, range, channels: ctx.4, relu: ctx.5)
+    }
+}
+
+@inlinable
+func normalizeRows<T: NetScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ scale: UnsafePointer<T>,
+                                 _ shift: UnsafePointer<T>, _ rows: Range<Int>, channels c: Int, relu: Bool) {
     if relu {
-        for r in 0..<rows {
+        for r in rows {
             let xr = x + r * c, yr = y + r * c
             for j in 0..<c { let v = xr[j] * scale[j] + shift[j]; yr[j] = v > 0 ? v : 0 }
         }
     } else {
-        for r in 0..<rows {
+        for r in rows {
             let xr = x + r * c, yr = y + r * c
             for j in 0..<c { yr[j] = xr[j] * scale[j] + shift[j] }
         }
@@ -81,15 +97,18 @@ public func batchNormBackward<T: NetScalar>(x: UnsafePointer<T>, y: UnsafePointe
                                             savedInvStd: UnsafePointer<T>,
                                             dGamma: UnsafeMutablePointer<T>, dBeta: UnsafeMutablePointer<T>,
                                             rows: Int, channels c: Int, relu: Bool,
-                                            scratch: UnsafeMutablePointer<Double>) {
+                                            scratch: UnsafeMutablePointer<Double>, pool: ThreadPool = .serial) {
     let sg = scratch, sgx = scratch + c
-    sg.update(repeating: 0, count: 2 * c)
-    for r in 0..<rows {
-        let xr = x + r * c, yr = y + r * c, gr = dy + r * c
-        for j in 0..<c {
-            let g = relu && !(yr[j] > 0) ? 0 : gr[j]
-            sg[j] += Double(g)
-            sgx[j] += Double(g) * Double(xr[j] - savedMean[j])
+    pool.reduceRows(rows, width: 2 * c, into: sg, (x, y, dy, savedMean, c, relu)) { ctxPointer, range, part in
+        let ctx = ctxPointer.pointee
+        let (x, y, dy, savedMean, c, relu) = ctx
+        for r in range {
+            let xr = x + r * c, yr = y + r * c, gr = dy + r * c
+            for j in 0..<c {
+                let g = relu && !(yr[j] > 0) ? 0 : gr[j]
+                part[j] += Double(g)
+                part[c + j] += Double(g) * Double(xr[j] - savedMean[j])
+            }
         }
     }
     let a = UnsafeMutableRawPointer(scratch + 2 * c).assumingMemoryBound(to: T.self)
@@ -106,7 +125,21 @@ public func batchNormBackward<T: NetScalar>(x: UnsafePointer<T>, y: UnsafePointe
         mean[j] = savedMean[j]
     }
     guard let dx else { return }
-    for r in 0..<rows {
+    let ca = UnsafePointer(a), cb = UnsafePointer(b), cd = UnsafePointer(d), cmean = UnsafePointer(mean)
+    pool.parallelFor(rows, minimumPerThread: 64, ((x, y, dy, dx), (c, relu, accumulate), (ca, cb, cd, cmean))) { ctxPointer, range in
+        let ctx = ctxPointer.pointee
+        let (t, f, k) = ctx
+        batchNormInputGradient(t.0, t.1, t.2, t.3, range, channels: f.0, relu: f.1, accumulate: f.2,
+                               a: k.0, b: k.1, d: k.2, mean: k.3)
+    }
+}
+
+@inlinable
+func batchNormInputGradient<T: NetScalar>(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>, _ dy: UnsafePointer<T>,
+                                          _ dx: UnsafeMutablePointer<T>, _ rows: Range<Int>, channels c: Int,
+                                          relu: Bool, accumulate: Bool, a: UnsafePointer<T>, b: UnsafePointer<T>,
+                                          d: UnsafePointer<T>, mean: UnsafePointer<T>) {
+    for r in rows {
         let xr = x + r * c, yr = y + r * c, gr = dy + r * c, out = dx + r * c
         if accumulate {
             for j in 0..<c {

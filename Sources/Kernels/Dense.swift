@@ -3,9 +3,10 @@
 /// y[n, out] = x[n, in] · W[in, out] + b
 @inlinable
 public func denseForward<T: NetScalar>(x: UnsafePointer<T>, weights: UnsafePointer<T>, bias: UnsafePointer<T>,
-                                       y: UnsafeMutablePointer<T>, count n: Int, inputs: Int, outputs: Int) {
+                                       y: UnsafeMutablePointer<T>, count n: Int, inputs: Int, outputs: Int,
+                                       pool: ThreadPool = .serial) {
     broadcastRows(bias, y, rows: n, channels: outputs)
-    T.gemm(transA: false, transB: false, m: n, n: outputs, k: inputs, alpha: 1, a: x, lda: inputs,
+    parallelGEMM(pool, transA: false, transB: false, m: n, n: outputs, k: inputs, alpha: 1, a: x, lda: inputs,
            b: weights, ldb: outputs, beta: 1, c: y, ldc: outputs)
 }
 
@@ -13,12 +14,12 @@ public func denseForward<T: NetScalar>(x: UnsafePointer<T>, weights: UnsafePoint
 public func denseBackward<T: NetScalar>(x: UnsafePointer<T>, weights: UnsafePointer<T>, dy: UnsafePointer<T>,
                                         dWeights: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>,
                                         dx: UnsafeMutablePointer<T>?, accumulate: Bool,
-                                        count n: Int, inputs: Int, outputs: Int) {
-    columnSums(dy, dBias, rows: n, channels: outputs)
-    T.gemm(transA: true, transB: false, m: inputs, n: outputs, k: n, alpha: 1, a: x, lda: inputs,
+                                        count n: Int, inputs: Int, outputs: Int, pool: ThreadPool = .serial) {
+    columnSums(dy, dBias, rows: n, channels: outputs, pool: pool)
+    parallelGEMM(pool, transA: true, transB: false, m: inputs, n: outputs, k: n, alpha: 1, a: x, lda: inputs,
            b: dy, ldb: outputs, beta: 0, c: dWeights, ldc: outputs)
     if let dx {
-        T.gemm(transA: false, transB: true, m: n, n: inputs, k: outputs, alpha: 1, a: dy, lda: outputs,
+        parallelGEMM(pool, transA: false, transB: true, m: n, n: inputs, k: outputs, alpha: 1, a: dy, lda: outputs,
                b: weights, ldb: outputs, beta: accumulate ? 1 : 0, c: dx, ldc: inputs)
     }
 }
@@ -88,17 +89,22 @@ public func crossEntropyBackward<T: NetScalar>(probabilities p: UnsafePointer<T>
 @inlinable
 public func adamUpdate<T: NetScalar>(parameters p: UnsafeMutablePointer<T>, gradients g: UnsafePointer<T>,
                                      m: UnsafeMutablePointer<T>, v: UnsafeMutablePointer<T>, count: Int,
-                                     learningRate: Double, beta1: Double, beta2: Double, epsilon: Double, step t: Int) {
+                                     learningRate: Double, beta1: Double, beta2: Double, epsilon: Double, step t: Int,
+                                     pool: ThreadPool = .serial) {
     let beta1Power = pow(Double(Float(beta1)), Double(t)), beta2Power = pow(Double(Float(beta2)), Double(t))
     let alpha = T(learningRate * (1 - beta2Power).squareRoot() / (1 - beta1Power))
     let b1 = T(1 - beta1), b2 = T(1 - beta2), eps = T(epsilon)
-    for i in 0..<count {
-        let gi = g[i]
-        let mi = m[i] + (gi - m[i]) * b1
-        let vi = v[i] + (gi * gi - v[i]) * b2
-        m[i] = mi
-        v[i] = vi
-        p[i] -= alpha * mi / (vi.squareRoot() + eps)
+    pool.parallelFor(count, align: 16, minimumPerThread: 8192, (p, g, m, v, (alpha, b1, b2, eps))) { ctxPointer, range in
+        let ctx = ctxPointer.pointee
+        let (p, g, m, v, (alpha, b1, b2, eps)) = ctx
+        for i in range {
+            let gi = g[i]
+            let mi = m[i] + (gi - m[i]) * b1
+            let vi = v[i] + (gi * gi - v[i]) * b2
+            m[i] = mi
+            v[i] = vi
+            p[i] -= alpha * mi / (vi.squareRoot() + eps)
+        }
     }
 }
 

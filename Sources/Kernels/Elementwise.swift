@@ -1,28 +1,36 @@
 /// ReLU, residual add (optionally fused with the ReLU that follows it) and zero padding, NHWC.
+/// Parallel closures capture nothing; their data travels in the context tuple (no allocation).
 
 @inlinable
-public func relu<T: NetScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int) {
-    for i in 0..<count { let v = x[i]; y[i] = v > 0 ? v : 0 }
+public func relu<T: NetScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int, pool: ThreadPool = .serial) {
+    pool.parallelFor(count, align: 16, minimumPerThread: 4096, (x, y)) { cPointer, range in
+        let c = cPointer.pointee
+        for i in range { let v = c.0[i]; c.1[i] = v > 0 ? v : 0 }
+    }
 }
 
 /// dx (written or accumulated) = dy where y > 0.
 @inlinable
 public func reluBackward<T: NetScalar>(y: UnsafePointer<T>, dy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>,
-                                       count: Int, accumulate: Bool) {
-    if accumulate {
-        for i in 0..<count { dx[i] += y[i] > 0 ? dy[i] : 0 }
-    } else {
-        for i in 0..<count { dx[i] = y[i] > 0 ? dy[i] : 0 }
+                                       count: Int, accumulate: Bool, pool: ThreadPool = .serial) {
+    pool.parallelFor(count, align: 16, minimumPerThread: 4096, (y, dy, dx, accumulate)) { cPointer, range in
+        let c = cPointer.pointee
+        let o = range.lowerBound
+        passGradient(c.0 + o, c.1 + o, c.2 + o, count: range.count, relu: true, accumulate: c.3)
     }
 }
 
 @inlinable
 public func add<T: NetScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>,
-                              count: Int, relu: Bool) {
-    if relu {
-        for i in 0..<count { let v = a[i] + b[i]; y[i] = v > 0 ? v : 0 }
-    } else {
-        for i in 0..<count { y[i] = a[i] + b[i] }
+                              count: Int, relu: Bool, pool: ThreadPool = .serial) {
+    pool.parallelFor(count, align: 16, minimumPerThread: 4096, (a, b, y, relu)) { cPointer, range in
+        let c = cPointer.pointee
+        let (a, b, y, relu) = c
+        if relu {
+            for i in range { let v = a[i] + b[i]; y[i] = v > 0 ? v : 0 }
+        } else {
+            for i in range { y[i] = a[i] + b[i] }
+        }
     }
 }
 
@@ -31,10 +39,14 @@ public func add<T: NetScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ y:
 public func addBackward<T: NetScalar>(y: UnsafePointer<T>, dy: UnsafePointer<T>,
                                       da: UnsafeMutablePointer<T>?, accumulateA: Bool,
                                       db: UnsafeMutablePointer<T>?, accumulateB: Bool,
-                                      count: Int, relu: Bool) {
-    // Two plain calls rather than a loop over an array of pairs: no allocation in a training step.
-    if let da { passGradient(y, dy, da, count: count, relu: relu, accumulate: accumulateA) }
-    if let db { passGradient(y, dy, db, count: count, relu: relu, accumulate: accumulateB) }
+                                      count: Int, relu: Bool, pool: ThreadPool = .serial) {
+    pool.parallelFor(count, align: 16, minimumPerThread: 4096, (y, dy, da, db, accumulateA, accumulateB, relu)) { cPointer, range in
+        let c = cPointer.pointee
+        let (y, dy, da, db, accA, accB, relu) = c
+        let o = range.lowerBound
+        if let da { passGradient(y + o, dy + o, da + o, count: range.count, relu: relu, accumulate: accA) }
+        if let db { passGradient(y + o, dy + o, db + o, count: range.count, relu: relu, accumulate: accB) }
+    }
 }
 
 @inlinable
@@ -51,18 +63,22 @@ func passGradient<T: NetScalar>(_ y: UnsafePointer<T>, _ dy: UnsafePointer<T>, _
 @inlinable
 public func zeroPad<T: NetScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count n: Int,
                                   height h: Int, width w: Int, channels c: Int,
-                                  top: Int, bottom: Int, left: Int, right: Int) {
-    let ow = w + left + right, oh = h + top + bottom
-    for b in 0..<n {
-        let xb = x + b * h * w * c, yb = y + b * oh * ow * c
-        yb.update(repeating: 0, count: top * ow * c)
-        for r in 0..<h {
-            let yr = yb + (top + r) * ow * c
-            yr.update(repeating: 0, count: left * c)
-            (yr + left * c).update(from: xb + r * w * c, count: w * c)
-            (yr + (left + w) * c).update(repeating: 0, count: right * c)
+                                  top: Int, bottom: Int, left: Int, right: Int, pool: ThreadPool = .serial) {
+    pool.parallelFor(n, (x, y, (h, w, c), (top, bottom, left, right))) { ctxPointer, samples in
+        let ctx = ctxPointer.pointee
+        let (x, y, (h, w, c), (top, bottom, left, right)) = ctx
+        let ow = w + left + right, oh = h + top + bottom
+        for b in samples {
+            let xb = x + b * h * w * c, yb = y + b * oh * ow * c
+            yb.update(repeating: 0, count: top * ow * c)
+            for r in 0..<h {
+                let yr = yb + (top + r) * ow * c
+                yr.update(repeating: 0, count: left * c)
+                (yr + left * c).update(from: xb + r * w * c, count: w * c)
+                (yr + (left + w) * c).update(repeating: 0, count: right * c)
+            }
+            (yb + (top + h) * ow * c).update(repeating: 0, count: bottom * ow * c)
         }
-        (yb + (top + h) * ow * c).update(repeating: 0, count: bottom * ow * c)
     }
 }
 
@@ -70,13 +86,18 @@ public func zeroPad<T: NetScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePoint
 @inlinable
 public func zeroPadBackward<T: NetScalar>(_ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, count n: Int,
                                           height h: Int, width w: Int, channels c: Int,
-                                          top: Int, bottom: Int, left: Int, right: Int, accumulate: Bool) {
-    let ow = w + left + right, oh = h + top + bottom
-    for b in 0..<n {
-        for r in 0..<h {
-            let src = dy + ((b * oh + top + r) * ow + left) * c
-            let dst = dx + (b * h + r) * w * c
-            if accumulate { for i in 0..<(w * c) { dst[i] += src[i] } } else { dst.update(from: src, count: w * c) }
+                                          top: Int, bottom: Int, left: Int, right: Int, accumulate: Bool,
+                                          pool: ThreadPool = .serial) {
+    pool.parallelFor(n, (dy, dx, (h, w, c), (top, bottom, left, right), accumulate)) { ctxPointer, samples in
+        let ctx = ctxPointer.pointee
+        let (dy, dx, (h, w, c), (top, bottom, left, right), accumulate) = ctx
+        let ow = w + left + right, oh = h + top + bottom
+        for b in samples {
+            for r in 0..<h {
+                let src = dy + ((b * oh + top + r) * ow + left) * c
+                let dst = dx + (b * h + r) * w * c
+                if accumulate { for i in 0..<(w * c) { dst[i] += src[i] } } else { dst.update(from: src, count: w * c) }
+            }
         }
     }
 }

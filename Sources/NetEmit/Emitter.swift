@@ -91,7 +91,7 @@ public enum Emitter {
         line("    public static let forwardFLOPsPerSample = \(literal(network.forwardFLOPsPerSample))")
         line("    /// The description this type was generated from (for `summary` and run records).")
         line("    public static let descriptionText = #\"\"\"")
-        for l in descriptionText.split(separator: "\n", omittingEmptySubsequences: false) { line("    " + l) }
+        for l in descriptionText.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) { line("    " + l) }
         line("    \"\"\"#")
         line()
         line("    /// Weight tensors in storage order: trainable first, then BN moving statistics.")
@@ -114,8 +114,12 @@ public enum Emitter {
         line("    @usableFromInline let base: UnsafeMutableRawPointer")
         line("    public var step = 0")
         line()
+        line("    /// Kernel threads (`ThreadPool.defaultThreadCount` when the model is created).")
+        line("    public let pool: ThreadPool")
+        line()
         line("    public init(seed: UInt64) {")
         line("        arena = Arena(byteCount: Self.arenaBytes)")
+        line("        pool = ThreadPool(threads: ThreadPool.defaultThreadCount, scratchDoubles: \(2 * plan.maxWidth))")
         line("        base = arena.base")
         line("        initializeParameters(seed: seed)")
         line("    }")
@@ -215,33 +219,33 @@ public enum Emitter {
             switch l.kind {
             case let .zeroPad(pads):
                 let xs = layers[l.inputs[0]].shape
-                line("        zeroPad(\(x), \(y), count: n, height: \(xs[0]), width: \(xs[1]), channels: \(xs[2]), top: \(pads.top), bottom: \(pads.bottom), left: \(pads.left), right: \(pads.right))")
+                line("        zeroPad(\(x), \(y), count: n, height: \(xs[0]), width: \(xs[1]), channels: \(xs[2]), top: \(pads.top), bottom: \(pads.bottom), left: \(pads.left), right: \(pads.right), pool: pool)")
             case let .conv2d(_, _, _, _, bias):
                 let c = plan.convGeometry(i)!
                 line("        conv2DForward(x: \(x), weights: \(p(i, .kernel)), bias: \(bias ? p(i, .bias) : "nil"), y: \(y), count: n,")
-                line("                      geometry: \(convGeometry(c)), workspace: workspace)")
+                line("                      geometry: \(convGeometry(c)), workspace: workspace, pool: pool)")
             case let .batchNorm(momentum, epsilon):
                 let rows = l.shape[0] * l.shape[1], c = l.shape[2]
                 let relu = plan.fusedRelu.contains(i)
                 let id = plan.identifier(i)
                 line("        if training {")
                 line("            batchNormTraining(x: \(x), y: \(y), gamma: \(p(i, .gamma)), beta: \(p(i, .beta)), movingMean: \(p(i, .movingMean)), movingVariance: \(p(i, .movingVariance)),")
-                line("                              savedMean: bnMean_\(id), savedInvStd: bnInvStd_\(id), rows: n * \(rows), channels: \(c), momentum: \(momentum), epsilon: \(epsilon), relu: \(relu), scratch: bnScratch)")
+                line("                              savedMean: bnMean_\(id), savedInvStd: bnInvStd_\(id), rows: n * \(rows), channels: \(c), momentum: \(momentum), epsilon: \(epsilon), relu: \(relu), scratch: bnScratch, pool: pool)")
                 line("        } else {")
                 line("            batchNormInference(x: \(x), y: \(y), gamma: \(p(i, .gamma)), beta: \(p(i, .beta)), movingMean: \(p(i, .movingMean)), movingVariance: \(p(i, .movingVariance)),")
-                line("                               rows: n * \(rows), channels: \(c), epsilon: \(epsilon), relu: \(relu), scratch: bnScratch)")
+                line("                               rows: n * \(rows), channels: \(c), epsilon: \(epsilon), relu: \(relu), scratch: bnScratch, pool: pool)")
                 line("        }")
             case .relu:
-                line("        relu(\(x), \(y), count: n * \(l.elementCount))")
+                line("        relu(\(x), \(y), count: n * \(l.elementCount), pool: pool)")
             case .add:
-                line("        add(\(x), \(activation(l.inputs[1])), \(y), count: n * \(literal(l.elementCount)), relu: \(plan.fusedRelu.contains(i)))")
+                line("        add(\(x), \(activation(l.inputs[1])), \(y), count: n * \(literal(l.elementCount)), relu: \(plan.fusedRelu.contains(i)), pool: pool)")
             case .maxPool:
-                line("        maxPool(\(x), \(y), argmax: argmax_\(plan.identifier(i)), count: n, \(poolGeometry(i)))")
+                line("        maxPool(\(x), \(y), argmax: argmax_\(plan.identifier(i)), count: n, \(poolGeometry(i)), pool: pool)")
             case .avgPool:
-                line("        avgPool(\(x), \(y), count: n, \(poolGeometry(i)))")
+                line("        avgPool(\(x), \(y), count: n, \(poolGeometry(i)), pool: pool)")
             case let .dense(units, softmax):
                 let fin = layers[l.inputs[0]].shape[0]
-                line("        denseForward(x: \(x), weights: \(p(i, .kernel)), bias: \(p(i, .bias)), y: \(y), count: n, inputs: \(fin), outputs: \(units))")
+                line("        denseForward(x: \(x), weights: \(p(i, .kernel)), bias: \(p(i, .bias)), y: \(y), count: n, inputs: \(fin), outputs: \(units), pool: pool)")
                 if softmax { line("        softmax(logits, probabilities, count: n, classes: \(units))") }
             case .input, .flatten:
                 break
@@ -285,41 +289,41 @@ public enum Emitter {
                 let xs = layers[l.inputs[0]].shape
                 let target = dx(0)
                 if target != "nil" {
-                    line(indent + "zeroPadBackward(\(dy), \(target), count: n, height: \(xs[0]), width: \(xs[1]), channels: \(xs[2]), top: \(pads.top), bottom: \(pads.bottom), left: \(pads.left), right: \(pads.right), accumulate: \(acc(0)))")
+                    line(indent + "zeroPadBackward(\(dy), \(target), count: n, height: \(xs[0]), width: \(xs[1]), channels: \(xs[2]), top: \(pads.top), bottom: \(pads.bottom), left: \(pads.left), right: \(pads.right), accumulate: \(acc(0)), pool: pool)")
                 }
             case let .conv2d(_, _, _, _, bias):
                 let c = plan.convGeometry(i)!
                 line(indent + "conv2DBackward(x: \(x), weights: \(p(i, .kernel)), dy: \(dy), dWeights: \(g(i, .kernel)), dBias: \(bias ? g(i, .bias) : "nil"),")
                 line(indent + "               dx: \(dx(0)), accumulate: \(acc(0)), count: n,")
-                line(indent + "               geometry: \(convGeometry(c)), workspace: workspace)")
+                line(indent + "               geometry: \(convGeometry(c)), workspace: workspace, pool: pool)")
             case .batchNorm:
                 let rows = l.shape[0] * l.shape[1], c = l.shape[2]
                 let id = plan.identifier(i)
                 line(indent + "batchNormBackward(x: \(x), y: \(activation(i)), dy: \(dy), dx: \(dx(0)), accumulate: \(acc(0)), gamma: \(p(i, .gamma)),")
                 line(indent + "                  savedMean: bnMean_\(id), savedInvStd: bnInvStd_\(id), dGamma: \(g(i, .gamma)), dBeta: \(g(i, .beta)),")
-                line(indent + "                  rows: n * \(rows), channels: \(c), relu: \(plan.fusedRelu.contains(i)), scratch: bnScratch)")
+                line(indent + "                  rows: n * \(rows), channels: \(c), relu: \(plan.fusedRelu.contains(i)), scratch: bnScratch, pool: pool)")
             case .relu:
                 let target = dx(0)
                 if target != "nil" {
-                    line(indent + optionalCall(target) { "reluBackward(y: \(activation(i)), dy: \(dy), dx: \($0), count: n * \(l.elementCount), accumulate: \(acc(0)))" })
+                    line(indent + optionalCall(target) { "reluBackward(y: \(activation(i)), dy: \(dy), dx: \($0), count: n * \(l.elementCount), accumulate: \(acc(0)), pool: pool)" })
                 }
             case .add:
                 line(indent + "addBackward(y: \(activation(i)), dy: \(dy), da: \(dx(0)), accumulateA: \(acc(0)), db: \(dx(1)), accumulateB: \(acc(1)),")
-                line(indent + "            count: n * \(literal(l.elementCount)), relu: \(plan.fusedRelu.contains(i)))")
+                line(indent + "            count: n * \(literal(l.elementCount)), relu: \(plan.fusedRelu.contains(i)), pool: pool)")
             case .maxPool:
                 let target = dx(0)
                 if target != "nil" {
-                    line(indent + optionalCall(target) { "maxPoolBackward(\(dy), argmax: argmax_\(plan.identifier(i)), \($0), count: n, \(poolGeometry(i)), accumulate: \(acc(0)))" })
+                    line(indent + optionalCall(target) { "maxPoolBackward(\(dy), argmax: argmax_\(plan.identifier(i)), \($0), count: n, \(poolGeometry(i)), accumulate: \(acc(0)), pool: pool)" })
                 }
             case .avgPool:
                 let target = dx(0)
                 if target != "nil" {
-                    line(indent + optionalCall(target) { "avgPoolBackward(\(dy), \($0), count: n, \(poolGeometry(i)), accumulate: \(acc(0)))" })
+                    line(indent + optionalCall(target) { "avgPoolBackward(\(dy), \($0), count: n, \(poolGeometry(i)), accumulate: \(acc(0)), pool: pool)" })
                 }
             case let .dense(units, _):
                 let fin = layers[l.inputs[0]].shape[0]
                 line(indent + "denseBackward(x: \(x), weights: \(p(i, .kernel)), dy: \(dy), dWeights: \(g(i, .kernel)), dBias: \(g(i, .bias)),")
-                line(indent + "              dx: \(dx(0)), accumulate: \(acc(0)), count: n, inputs: \(fin), outputs: \(units))")
+                line(indent + "              dx: \(dx(0)), accumulate: \(acc(0)), count: n, inputs: \(fin), outputs: \(units), pool: pool)")
             case .input, .flatten:
                 break
             }
@@ -331,7 +335,7 @@ public enum Emitter {
         line("    public func adamStep(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double) {")
         line("        step += 1")
         line("        adamUpdate(parameters: parameters, gradients: gradients, m: adamM, v: adamV, count: \(literal(plan.trainableCount)),")
-        line("                   learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, step: step)")
+        line("                   learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, step: step, pool: pool)")
         line("    }")
         line("}")
         return s

@@ -45,6 +45,8 @@ public struct Plan {
     public private(set) var parameterCount = 0
     public private(set) var workspaceElements = 0
     public private(set) var maxChannels = 1
+    /// Widest per-channel reduction (BN channels, conv/dense outputs): sizes per-thread scratch.
+    public private(set) var maxWidth = 1
 
     public init(network: Network, dtype: DType) {
         self.network = network
@@ -127,6 +129,7 @@ public struct Plan {
         for s in steps {
             if let g = convGeometry(s), !g.pointwise { workspaceElements = max(workspaceElements, g.columnsPerSample) }
             if case .batchNorm = layers[s].kind { maxChannels = max(maxChannels, layers[s].shape[2]) }
+            maxWidth = max(maxWidth, layers[s].shape.last!)
         }
         layout()
     }

@@ -19,7 +19,8 @@ enum Lexer {
     static func lines(of text: String, file: String) -> [SourceLine] {
         var result: [SourceLine] = []
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift, so CRLF line ends must be split on explicitly.
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
             var tokens: [Token] = []
             var current = ""

@@ -1,0 +1,222 @@
+/// A fixed pool of worker threads for the kernels, created once with the model.
+///
+/// Why not OpenBLAS' own threads: a multithreaded OpenBLAS GEMM mallocs its job table on every
+/// call (Debian builds it for up to 64+ CPUs, which moves that table to the heap), so a training
+/// step made ~160 allocations. Instead OpenBLAS runs single-threaded and the pool splits each GEMM
+/// into per-thread blocks of rows or columns, and runs the memory-bound kernels in parallel too.
+/// Dispatch is a mutex/condition-variable handshake: no allocation, no Dispatch, no existential.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class ThreadPool: @unchecked Sendable {
+    public let threadCount: Int
+    private var job: ((UnsafeMutableRawPointer, Int) -> Void)?
+    private var jobContext: UnsafeMutableRawPointer?
+    private var generation = 0
+    private var pending = 0
+    private var shuttingDown = false
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let workReady: UnsafeMutablePointer<pthread_cond_t>
+    private let workDone: UnsafeMutablePointer<pthread_cond_t>
+    private var workers: [pthread_t] = []
+    /// Per-thread reduction scratch (partial sums of batch-norm statistics and bias gradients).
+    @usableFromInline var scratchBase: UnsafeMutablePointer<Double>
+    @usableFromInline var scratchPerThread: Int
+
+    /// A single-threaded pool: the default for kernels called outside a model (tests, tools).
+    nonisolated(unsafe) public static let serial = ThreadPool(threads: 1, scratchDoubles: 0)
+
+    /// Threads the next model uses; `resnet-run --threads` sets it.
+    nonisolated(unsafe) public static var defaultThreadCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+
+    /// `scratchDoubles`: per-thread scratch the kernels may use for partial sums (2 × the widest
+    /// layer); a kernel needing more grows it once, outside the steady state.
+    public init(threads: Int = ThreadPool.defaultThreadCount, scratchDoubles: Int = 0) {
+        threadCount = max(1, threads)
+        scratchPerThread = max(scratchDoubles, 16)
+        scratchBase = .allocate(capacity: scratchPerThread * threadCount)
+        mutex = .allocate(capacity: 1)
+        workReady = .allocate(capacity: 1)
+        workDone = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(workReady, nil)
+        pthread_cond_init(workDone, nil)
+        BLASThreads.set(1)
+        for index in 1..<threadCount {
+            let context = Unmanaged.passRetained(WorkerContext(pool: self, index: index)).toOpaque()
+            var thread = pthread_t()
+            let rc = pthread_create(&thread, nil, { raw in
+                let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+                context.pool.workerLoop(index: context.index)
+                return nil
+            }, context)
+            precondition(rc == 0, "cannot start kernel thread: \(rc)")
+            workers.append(thread)
+        }
+    }
+
+    deinit {
+        pthread_mutex_lock(mutex)
+        shuttingDown = true
+        pthread_cond_broadcast(workReady)
+        pthread_mutex_unlock(mutex)
+        for t in workers { pthread_join(t, nil) }
+        pthread_cond_destroy(workReady)
+        pthread_cond_destroy(workDone)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate(); workReady.deallocate(); workDone.deallocate()
+        scratchBase.deallocate()
+    }
+
+    private final class WorkerContext {
+        unowned let pool: ThreadPool
+        let index: Int
+        init(pool: ThreadPool, index: Int) { self.pool = pool; self.index = index }
+    }
+
+    private func workerLoop(index: Int) {
+        var seen = 0
+        while true {
+            pthread_mutex_lock(mutex)
+            while generation == seen && !shuttingDown { pthread_cond_wait(workReady, mutex) }
+            if shuttingDown { pthread_mutex_unlock(mutex); return }
+            seen = generation
+            var work = job
+            let context = jobContext!
+            pthread_mutex_unlock(mutex)
+            work!(context, index)
+            // Drop this thread's reference before reporting completion: the caller checks that
+            // the closure it lent did not escape.
+            work = nil
+            pthread_mutex_lock(mutex)
+            pending -= 1
+            if pending == 0 { pthread_cond_signal(workDone) }
+            pthread_mutex_unlock(mutex)
+        }
+    }
+
+    /// Runs `job(context, thread)` on every thread (the caller is thread 0) and returns when all
+    /// have finished. Callers pass a non-capturing closure and their data through `context`: a
+    /// capturing or `withoutActuallyEscaping` closure would cost a heap allocation per call.
+    @usableFromInline
+    func dispatch(_ context: UnsafeMutableRawPointer, _ body: @escaping (UnsafeMutableRawPointer, Int) -> Void) {
+        pthread_mutex_lock(mutex)
+        job = body
+        jobContext = context
+        pending = threadCount - 1
+        generation &+= 1
+        pthread_cond_broadcast(workReady)
+        pthread_mutex_unlock(mutex)
+        body(context, 0)
+        pthread_mutex_lock(mutex)
+        while pending > 0 { pthread_cond_wait(workDone, mutex) }
+        job = nil
+        jobContext = nil
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Makes sure every thread has `count` Doubles of scratch (reallocates only when growing).
+    @inlinable
+    public func reserveScratch(_ count: Int) {
+        guard count > scratchPerThread else { return }
+        scratchBase.deallocate()
+        scratchPerThread = count
+        scratchBase = .allocate(capacity: count * threadCount)
+    }
+
+    /// Column sums over rows, in parallel: each thread accumulates `body(context, rows, partial)`
+    /// into its own zeroed `width`-wide partial, and the partials are added into `out`.
+    /// `body` must not capture anything (pass data through `context`).
+    @inlinable
+    public func reduceRows<C>(_ rows: Int, width: Int, into out: UnsafeMutablePointer<Double>, _ context: C,
+                              _ body: @escaping (UnsafePointer<C>, Range<Int>, UnsafeMutablePointer<Double>) -> Void) {
+        reserveScratch(width)
+        let threads = min(threadCount, max(1, rows / 64))
+        if threads <= 1 {
+            out.update(repeating: 0, count: width)
+            withUnsafePointer(to: context) { body($0, 0..<rows, out) }
+            return
+        }
+        withUnsafePointer(to: context) { contextPointer in
+            parallelFor(threads, (contextPointer, body, scratchBase, scratchPerThread, rows, threads, width)) { jPointer, parts in
+                let j = jPointer.pointee
+                for t in parts {
+                    let part = j.2 + t * j.3
+                    part.update(repeating: 0, count: j.6)
+                    j.1(j.0, chunk(j.4, parts: j.5, index: t, align: 1), part)
+                }
+            }
+        }
+        out.update(from: scratchBase, count: width)
+        for t in 1..<threads {
+            let part = scratchBase + t * scratchPerThread
+            for j in 0..<width { out[j] += part[j] }
+        }
+    }
+
+    /// Splits 0..<count into `threadCount` contiguous chunks (multiples of `align`) and runs
+    /// `body(context, range)` on each in parallel; small work runs inline. `body` must not capture
+    /// anything (pass data through `context`), so a call allocates nothing.
+    @inlinable
+    ///
+    /// The body receives the context by pointer: a function type that mentions the generic `C`
+    /// only inside `UnsafePointer<C>` lowers the same for every `C`, so storing it for the
+    /// workers needs no reabstraction thunk (which would be a heap allocation per call).
+    public func parallelFor<C>(_ count: Int, align: Int = 1, minimumPerThread: Int = 1, _ context: C,
+                               _ body: @escaping (UnsafePointer<C>, Range<Int>) -> Void) {
+        let threads = min(threadCount, max(1, count / max(minimumPerThread, 1)))
+        withUnsafePointer(to: context) { contextPointer in
+            if threads <= 1 { body(contextPointer, 0..<count); return }
+            var job = (contextPointer, body, count, align, threads)
+            withUnsafeMutablePointer(to: &job) { p in
+                dispatch(UnsafeMutableRawPointer(p)) { raw, thread in
+                    let j = raw.assumingMemoryBound(to: (UnsafePointer<C>, (UnsafePointer<C>, Range<Int>) -> Void, Int, Int, Int).self).pointee
+                    guard thread < j.4 else { return }
+                    let r = chunk(j.2, parts: j.4, index: thread, align: j.3)
+                    if !r.isEmpty { j.1(j.0, r) }
+                }
+            }
+        }
+    }
+}
+
+@inlinable
+func chunk(_ count: Int, parts: Int, index: Int, align: Int) -> Range<Int> {
+    let units = (count + align - 1) / align
+    let lo = units * index / parts * align, hi = min(count, units * (index + 1) / parts * align)
+    return min(lo, count)..<hi
+}
+
+/// C ← α·op(A)·op(B) + β·C, with the larger output dimension split across the pool's threads,
+/// each block a single-threaded OpenBLAS call.
+@inlinable
+public func parallelGEMM<T: NetScalar>(_ pool: ThreadPool, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                                       alpha: T, a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                                       beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {
+    let work = Double(m) * Double(n) * Double(k)
+    if pool.threadCount == 1 || work < 2e6 {
+        T.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+               beta: beta, c: c, ldc: ldc)
+        return
+    }
+    let shape = (transA, transB, m, n, k, alpha, beta)
+    let operands = (a, lda, b, ldb, c, ldc)
+    if m >= n {
+        pool.parallelFor(m, align: 16, minimumPerThread: 16, (shape, operands)) { ctxPointer, rows in
+            let ctx = ctxPointer.pointee
+            let (s, o) = ctx
+            T.gemm(transA: s.0, transB: s.1, m: rows.count, n: s.3, k: s.4, alpha: s.5,
+                   a: s.0 ? o.0 + rows.lowerBound : o.0 + rows.lowerBound * o.1, lda: o.1, b: o.2, ldb: o.3,
+                   beta: s.6, c: o.4 + rows.lowerBound * o.5, ldc: o.5)
+        }
+    } else {
+        pool.parallelFor(n, align: 16, minimumPerThread: 16, (shape, operands)) { ctxPointer, cols in
+            let ctx = ctxPointer.pointee
+            let (s, o) = ctx
+            T.gemm(transA: s.0, transB: s.1, m: s.2, n: cols.count, k: s.4, alpha: s.5, a: o.0, lda: o.1,
+                   b: s.1 ? o.2 + cols.lowerBound * o.3 : o.2 + cols.lowerBound, ldb: o.3,
+                   beta: s.6, c: o.4 + cols.lowerBound, ldc: o.5)
+        }
+    }
+}
