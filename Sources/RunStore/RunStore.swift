@@ -1,0 +1,508 @@
+/// `RunStore`: the experiment database (`experiments.db`) — one SQLite file holding runs,
+/// per-epoch metrics and weight snapshots, accessed through GRDB.
+///
+/// Guarantees:
+/// - WAL journal, `synchronous = NORMAL`: every committed transaction survives the death of the
+///   writing process (SIGKILL included); readers never block writers. Each `recordEpoch` is its
+///   own `BEGIN IMMEDIATE` transaction, so a killed trainer loses at most the epoch in progress.
+/// - Foreign keys on; a busy timeout (default 5 s) after which a locked file is reported.
+/// - Versioned schema (`PRAGMA user_version`, `PRAGMA application_id`), upgraded inside one
+///   immediate transaction; a file from a newer schema is refused and never altered. Read-only
+///   opens (`readOnly: true`) never create or change a file (except to upgrade an older schema).
+/// - A `running` row whose process is gone is reported with effective status `crashed`.
+import Foundation
+import GRDB
+
+public final class RunStore: @unchecked Sendable {
+    public let path: String
+    public let readOnly: Bool
+    public let busyTimeout: Double
+    /// For runs owned by another host: heartbeat age after which a `running` run counts as crashed.
+    public var staleAfter: TimeInterval = 15 * 60
+    let queue: DatabaseQueue
+    let localHost = ProcessIdentity.hostName()
+    let localBootID = ProcessIdentity.bootID()
+    /// Testing hook called after each chunk of a snapshot blob is written (byte offset written so far).
+    @_spi(Testing) public var afterSnapshotChunk: ((Int) -> Void)?
+    /// Size of the pieces in which snapshot blobs are written and read.
+    public var blobChunkSize = 4 << 20
+
+    /// `PRAGMA application_id` of every experiment store ("RRST").
+    public static let applicationID: Int32 = 0x5252_5354
+    /// Page size of new stores: large pages make the 100 MB weight blobs cheap to write and read.
+    public static let pageSize = 65536
+    /// The highest schema version this program knows.
+    public static var schemaVersion: Int { Schema.migrations.count }
+
+    /// Opens (or, with `createIfMissing`, creates) the store at `path`.
+    /// - Parameters:
+    ///   - createIfMissing: create the file when absent (the trainer); read commands pass `false`.
+    ///   - readOnly: never write (list/show/compare/export); every write method then throws.
+    ///   - busyTimeout: seconds to wait for another process's lock before failing with `.locked`.
+    public init(path: String, createIfMissing: Bool, readOnly: Bool = false, busyTimeout: Double = 5) throws {
+        self.path = path
+        self.readOnly = readOnly
+        self.busyTimeout = busyTimeout
+        try Self.checkFile(path: path, mayCreate: createIfMissing && !readOnly)
+
+        var config = Configuration()
+        // Read-only stores use a read-write connection that never writes (query_only), so that
+        // closing it removes the -wal/-shm files it created; SQLite falls back to a read-only
+        // connection by itself when the file is write-protected.
+        config.busyMode = .timeout(busyTimeout)
+        config.foreignKeysEnabled = true
+        config.label = "RunStore"
+        if readOnly {
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA query_only = 1") }
+        } else {
+            config.prepareDatabase { db in
+                // page_size only takes effect before the first table exists, i.e. on a new file.
+                try db.execute(sql: "PRAGMA page_size = \(RunStore.pageSize)")
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // Checkpoints run after epoch commits (see checkpointIfWALExceeds), not inside a
+                // snapshot's commit.
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            }
+        }
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+        } catch {
+            throw SQLiteErrors.translate(error, path: path, busyTimeout: busyTimeout, integrity: { nil })
+        }
+        do {
+            try prepareSchema(mayInitialize: createIfMissing)
+        } catch {
+            throw translate(error)
+        }
+    }
+
+    // MARK: - Opening
+
+    private static func checkFile(path: String, mayCreate: Bool) throws {
+        var st = stat()
+        if stat(path, &st) != 0 {
+            guard mayCreate else { throw RunStoreError.noDatabase(path: path) }
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                var isDir: ObjCBool = false
+                if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) || !isDir.boolValue {
+                    throw RunStoreError.missingDirectory(path: path, directory: directory)
+                }
+            }
+            return
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw RunStoreError.notAFile(path: path) }
+        if st.st_size == 0 {
+            if mayCreate { return }
+            throw RunStoreError.emptyDatabase(path: path)
+        }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw RunStoreError.sqlite(path: path, message: "cannot read the file (permission denied?)")
+        }
+        defer { try? handle.close() }
+        let header = (try? handle.read(upToCount: 100)) ?? Data()
+        if !header.starts(with: Array("SQLite format 3\0".utf8)) {
+            throw RunStoreError.notSQLite(path: path, detail: "the file does not start with the SQLite header")
+        }
+        if header.count < 100 {
+            throw RunStoreError.notSQLite(path: path, detail: "the file is truncated to \(st.st_size) bytes")
+        }
+    }
+
+    private func prepareSchema(mayInitialize: Bool) throws {
+        let (version, tables, appID) = try queue.read { db -> (Int, Int, Int32) in
+            (try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table'") ?? 0,
+             try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0)
+        }
+        try Self.checkIdentity(path: path, version: version, tables: tables, appID: appID,
+                               allowEmpty: mayInitialize && !readOnly)
+        if !readOnly {
+            // Only now that the file is known to be ours (or new) may its journal mode change.
+            _ = try queue.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
+        }
+        if version == Self.schemaVersion { return }
+        if readOnly {
+            // An older store: upgrade it once through a short-lived writable connection.
+            _ = try RunStore(path: path, createIfMissing: false, readOnly: false, busyTimeout: busyTimeout)
+            return
+        }
+        try queue.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                // Re-read inside the lock: another process may have migrated meanwhile.
+                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                let tables = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table'") ?? 0
+                let appID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+                try Self.checkIdentity(path: path, version: version, tables: tables, appID: appID, allowEmpty: true)
+                if version < Self.schemaVersion {
+                    for v in version..<Self.schemaVersion {
+                        try Schema.migrations[v](db)
+                        try db.execute(sql: "PRAGMA user_version = \(v + 1)")
+                    }
+                    try db.execute(sql: "PRAGMA application_id = \(Self.applicationID)")
+                }
+                return .commit
+            }
+        }
+    }
+
+    private static func checkIdentity(path: String, version: Int, tables: Int, appID: Int32, allowEmpty: Bool) throws {
+        if tables == 0 && version == 0 {
+            if allowEmpty { return }
+            throw RunStoreError.emptyDatabase(path: path)
+        }
+        guard appID == applicationID else { throw RunStoreError.foreignDatabase(path: path) }
+        if version > schemaVersion {
+            throw RunStoreError.newerSchema(path: path, detail: "schema version \(version), this program knows up to \(schemaVersion)")
+        }
+    }
+
+    // MARK: - Transactions and errors
+
+    func translate(_ error: Error) -> Error {
+        SQLiteErrors.translate(error, path: path, busyTimeout: busyTimeout, integrity: { self.firstIntegrityProblem() })
+    }
+
+    /// The first problem `PRAGMA integrity_check` reports, or nil if it reports none or cannot run.
+    func firstIntegrityProblem() -> String? {
+        guard let lines = try? queue.read({ db in try String.fetchAll(db, sql: "PRAGMA integrity_check(1)") }),
+              let first = lines.first, first != "ok" else { return nil }
+        return first.replacingOccurrences(of: "\n", with: " ")
+    }
+
+    /// Runs `body` in a `BEGIN IMMEDIATE` transaction (waits up to the busy timeout for the lock,
+    /// never fails later with a stale snapshot).
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        if readOnly { throw RunStoreError.readOnly(path: path) }
+        do {
+            return try queue.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
+        } catch {
+            throw translate(error)
+        }
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try queue.read(body) } catch { throw translate(error) }
+    }
+
+    private func requireRun(_ db: Database, _ id: Int64) throws {
+        if try Int.fetchOne(db, sql: "SELECT 1 FROM run WHERE id = ?", arguments: [id]) == nil {
+            throw RunStoreError.unknownRun(id: id, path: path)
+        }
+    }
+
+    // MARK: - Writing runs
+
+    /// Inserts a run with status `running`, recording the owning process and a first heartbeat.
+    @discardableResult
+    public func createRun(_ config: RunConfig, startedAt: Date = Date(),
+                          owner: ProcessIdentity = .current()) throws -> Int64 {
+        try write { db in
+            try db.execute(sql: """
+                INSERT INTO run (status, label, started_at, heartbeat_at, model, model_hash, dataset_path,
+                  dataset_sha256, train_count, test_count, hyperparameters, epochs_planned, batch_size,
+                  learning_rate, seed, threads, program_version, command_line, host,
+                  pid, pid_host, pid_start, boot_id)
+                VALUES ('running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [
+                    config.label, startedAt.timeIntervalSince1970, startedAt.timeIntervalSince1970,
+                    config.model, config.modelHash, config.datasetPath, config.datasetSHA256,
+                    config.trainCount, config.testCount, JSONText.encodeStrings(config.hyperparameters),
+                    config.epochsPlanned, config.batchSize, config.learningRate, config.seed,
+                    config.threads, config.programVersion, config.commandLine, config.host,
+                    Int64(owner.pid), owner.host, owner.startTicks.map { Int64(bitPattern: $0) }, owner.bootID,
+                ])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Records (or replaces) one epoch's metrics in its own transaction and refreshes the run's
+    /// summary columns and heartbeat.
+    public func recordEpoch(run: Int64, epoch: Int, metrics: [String: Double], at: Date = Date()) throws {
+        guard epoch >= 0 else { throw RunStoreError.invalidArgument("epoch must be ≥ 0, got \(epoch)") }
+        if let bad = metrics.keys.first(where: { $0.isEmpty }) {
+            throw RunStoreError.invalidArgument("metric name must not be empty ('\(bad)')")
+        }
+        let json = JSONText.encodeMetrics(metrics)
+        try write { db in
+            try requireRun(db, run)
+            try db.execute(sql: "INSERT OR REPLACE INTO epoch (run_id, epoch, recorded_at, metrics) VALUES (?, ?, ?, ?)",
+                           arguments: [run, epoch, at.timeIntervalSince1970, json])
+            try db.execute(sql: """
+                UPDATE run SET
+                  epochs_done = (SELECT COUNT(*) FROM epoch WHERE run_id = :id),
+                  last_epoch = (SELECT MAX(epoch) FROM epoch WHERE run_id = :id),
+                  final_test_accuracy = (SELECT CASE WHEN json_type(metrics, '$.test_accuracy') IN ('real', 'integer')
+                                           THEN json_extract(metrics, '$.test_accuracy') END
+                                         FROM epoch WHERE run_id = :id ORDER BY epoch DESC LIMIT 1),
+                  best_test_accuracy = (SELECT MAX(json_extract(metrics, '$.test_accuracy')) FROM epoch
+                                        WHERE run_id = :id AND json_type(metrics, '$.test_accuracy') IN ('real', 'integer')),
+                  best_epoch = (SELECT epoch FROM epoch
+                                WHERE run_id = :id AND json_type(metrics, '$.test_accuracy') IN ('real', 'integer')
+                                ORDER BY json_extract(metrics, '$.test_accuracy') DESC, epoch ASC LIMIT 1),
+                  heartbeat_at = MAX(heartbeat_at, :at)
+                WHERE id = :id
+                """, arguments: ["id": run, "at": at.timeIntervalSince1970])
+        }
+        try? checkpointIfWALExceeds(checkpointThreshold)
+    }
+
+    /// Marks the run as alive (call periodically during long epochs).
+    public func heartbeat(run: Int64, at: Date = Date()) throws {
+        try write { db in
+            try requireRun(db, run)
+            try db.execute(sql: "UPDATE run SET heartbeat_at = MAX(heartbeat_at, ?) WHERE id = ?",
+                           arguments: [at.timeIntervalSince1970, run])
+        }
+        try? checkpointIfWALExceeds(checkpointThreshold)
+    }
+
+    /// Sets the final status (`completed`, `interrupted`, `failed`, `crashed`) and finish time.
+    public func finishRun(run: Int64, status: RunStatus, reason: String? = nil, at: Date = Date()) throws {
+        guard status != .running else {
+            throw RunStoreError.invalidArgument("finishRun needs a final status, not 'running' (use resumeRun)")
+        }
+        try write { db in
+            try requireRun(db, run)
+            try db.execute(sql: """
+                UPDATE run SET status = ?, status_reason = ?, finished_at = ?, heartbeat_at = MAX(heartbeat_at, ?)
+                WHERE id = ?
+                """, arguments: [status.rawValue, reason, at.timeIntervalSince1970, at.timeIntervalSince1970, run])
+        }
+        try? checkpointIfWALExceeds(checkpointThreshold)
+    }
+
+    /// Marks a stopped run as `running` again under this process (resuming from a checkpoint).
+    public func resumeRun(run: Int64, at: Date = Date(), owner: ProcessIdentity = .current()) throws {
+        try write { db in
+            try requireRun(db, run)
+            try db.execute(sql: """
+                UPDATE run SET status = 'running', status_reason = NULL, finished_at = NULL, heartbeat_at = ?,
+                  pid = ?, pid_host = ?, pid_start = ?, boot_id = ? WHERE id = ?
+                """, arguments: [at.timeIntervalSince1970, Int64(owner.pid), owner.host,
+                                 owner.startTicks.map { Int64(bitPattern: $0) }, owner.bootID, run])
+        }
+    }
+
+    /// Sets (or with nil / empty text clears) the label.
+    public func setLabel(run: Int64, label: String?) throws {
+        let value = (label?.isEmpty ?? true) ? nil : label
+        try write { db in
+            try requireRun(db, run)
+            try db.execute(sql: "UPDATE run SET label = ? WHERE id = ?", arguments: [value, run])
+        }
+    }
+
+    /// Appends a line to the notes (or replaces them with `replace`; empty text with `replace` clears).
+    public func addNote(run: Int64, text: String, replace: Bool = false) throws {
+        try write { db in
+            try requireRun(db, run)
+            if replace {
+                try db.execute(sql: "UPDATE run SET notes = NULLIF(?, '') WHERE id = ?", arguments: [text, run])
+            } else {
+                try db.execute(sql: """
+                    UPDATE run SET notes = CASE WHEN notes IS NULL OR notes = '' THEN ? ELSE notes || char(10) || ? END
+                    WHERE id = ?
+                    """, arguments: [text, text, run])
+            }
+        }
+    }
+
+    public struct DeleteSummary: Sendable, Equatable {
+        public var runs: Int
+        public var epochs: Int
+        public var snapshots: Int
+        public var snapshotBytes: Int64
+    }
+
+    /// What `deleteRuns` would remove; throws for unknown runs.
+    public func deletionPreview(_ ids: [Int64]) throws -> DeleteSummary {
+        try read { db in try self.summarize(db, ids) }
+    }
+
+    private func summarize(_ db: Database, _ ids: [Int64]) throws -> DeleteSummary {
+        var summary = DeleteSummary(runs: 0, epochs: 0, snapshots: 0, snapshotBytes: 0)
+        for id in ids {
+            try requireRun(db, id)
+            summary.runs += 1
+            summary.epochs += try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM epoch WHERE run_id = ?", arguments: [id]) ?? 0
+            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(byte_count), 0) AS b FROM snapshot WHERE run_id = ?", arguments: [id])
+            summary.snapshots += row?["n"] ?? 0
+            summary.snapshotBytes += row?["b"] ?? 0
+        }
+        return summary
+    }
+
+    /// Deletes runs with their epochs and snapshots, all or nothing. Refuses runs whose effective
+    /// status is `running`.
+    @discardableResult
+    public func deleteRuns(_ ids: [Int64], now: Date = Date()) throws -> DeleteSummary {
+        try write { db in
+            let summary = try self.summarize(db, ids)
+            for id in ids {
+                let record = try self.fetchRun(db, id, now: now)
+                if record.status == .running {
+                    throw RunStoreError.invalidArgument(
+                        "run \(id) is running (pid \(record.owner.pid) on \(record.owner.host)); refusing to delete it — stop it first")
+                }
+            }
+            for id in ids {
+                try db.execute(sql: "DELETE FROM run WHERE id = ?", arguments: [id])
+            }
+            return summary
+        }
+    }
+
+    /// Rebuilds the file to return the space of deleted rows to the file system.
+    public func vacuum() throws {
+        if readOnly { throw RunStoreError.readOnly(path: path) }
+        do { try queue.vacuum() } catch { throw translate(error) }
+    }
+
+    /// WAL size beyond which small writes (epochs, heartbeats, status) checkpoint after committing.
+    public var checkpointThreshold = 64 << 20
+
+    /// Copies committed WAL frames into the main file (PASSIVE: never waits for other connections)
+    /// when the WAL has grown beyond `limit` bytes.
+    func checkpointIfWALExceeds(_ limit: Int) throws {
+        var st = stat()
+        guard !readOnly, stat(path + "-wal", &st) == 0, Int(st.st_size) > limit else { return }
+        do {
+            try queue.writeWithoutTransaction { db in
+                _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+            }
+        } catch { throw translate(error) }
+    }
+
+    /// Copies the WAL into the main file and truncates it (used by the benchmark and tests).
+    public func checkpoint() throws {
+        do {
+            try queue.writeWithoutTransaction { db in
+                _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            }
+        } catch { throw translate(error) }
+    }
+
+    /// All problems `PRAGMA integrity_check` finds (empty when the file is sound).
+    public func integrityProblems(limit: Int = 100) throws -> [String] {
+        let lines = try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check(\(max(1, limit)))") }
+        return lines == ["ok"] ? [] : lines
+    }
+
+    /// Testing aid: holds the write lock (`BEGIN IMMEDIATE`, or with `exclusive` an exclusive
+    /// locking-mode lock that also shuts out readers) for `seconds`, calling `onLocked` once held.
+    @_spi(Testing) public func holdLock(seconds: Double, exclusive: Bool, onLocked: () -> Void) throws {
+        do {
+            try queue.writeWithoutTransaction { db in
+                if exclusive { try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE") }
+                try db.execute(sql: exclusive ? "BEGIN EXCLUSIVE" : "BEGIN IMMEDIATE")
+                try db.execute(sql: "UPDATE run SET heartbeat_at = heartbeat_at WHERE 0")
+                onLocked()
+                usleep(useconds_t(seconds * 1_000_000))
+                try db.execute(sql: "ROLLBACK")
+            }
+        } catch { throw translate(error) }
+    }
+
+    // MARK: - Reading runs
+
+    func effectiveStatus(recorded: RunStatus, owner: ProcessIdentity, heartbeat: Date, now: Date) -> RunStatus {
+        guard recorded == .running else { return recorded }
+        switch owner.isAlive(localHost: localHost, localBootID: localBootID) {
+        case .some(true): return .running
+        case .some(false): return .crashed
+        case .none: return now.timeIntervalSince(heartbeat) > staleAfter ? .crashed : .running
+        }
+    }
+
+    func decodeRun(_ row: Row, now: Date) -> RunRecord {
+        let recorded = RunStatus(rawValue: row["status"]) ?? .failed
+        let owner = ProcessIdentity(pid: Int32(truncatingIfNeeded: row["pid"] as Int64), host: row["pid_host"],
+                                    bootID: row["boot_id"], startTicks: (row["pid_start"] as Int64?).map { UInt64(bitPattern: $0) })
+        let heartbeat = Date(timeIntervalSince1970: row["heartbeat_at"])
+        return RunRecord(
+            id: row["id"],
+            status: effectiveStatus(recorded: recorded, owner: owner, heartbeat: heartbeat, now: now),
+            recordedStatus: recorded,
+            statusReason: row["status_reason"],
+            label: row["label"],
+            notes: row["notes"],
+            startedAt: Date(timeIntervalSince1970: row["started_at"]),
+            finishedAt: (row["finished_at"] as Double?).map { Date(timeIntervalSince1970: $0) },
+            heartbeatAt: heartbeat,
+            model: row["model"], modelHash: row["model_hash"],
+            datasetPath: row["dataset_path"], datasetSHA256: row["dataset_sha256"],
+            trainCount: row["train_count"], testCount: row["test_count"],
+            hyperparameters: JSONText.decodeStrings(row["hyperparameters"]),
+            epochsPlanned: row["epochs_planned"], batchSize: row["batch_size"],
+            learningRate: row["learning_rate"], seed: row["seed"], threads: row["threads"],
+            programVersion: row["program_version"], commandLine: row["command_line"], host: row["host"],
+            owner: owner,
+            epochsDone: row["epochs_done"], lastEpoch: row["last_epoch"],
+            finalTestAccuracy: row["final_test_accuracy"], bestTestAccuracy: row["best_test_accuracy"],
+            bestEpoch: row["best_epoch"])
+    }
+
+    func fetchRun(_ db: Database, _ id: Int64, now: Date) throws -> RunRecord {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM run WHERE id = ?", arguments: [id]) else {
+            throw RunStoreError.unknownRun(id: id, path: path)
+        }
+        return decodeRun(row, now: now)
+    }
+
+    /// One run; `RunStoreError.unknownRun` if there is none with that id.
+    public func run(_ id: Int64, now: Date = Date()) throws -> RunRecord {
+        try read { db in try self.fetchRun(db, id, now: now) }
+    }
+
+    /// Whether a run with that id exists.
+    public func runExists(_ id: Int64) throws -> Bool {
+        try read { db in try Int.fetchOne(db, sql: "SELECT 1 FROM run WHERE id = ?", arguments: [id]) != nil }
+    }
+
+    /// Runs in id order, optionally filtered by effective status and model name.
+    public func runs(status: Set<RunStatus>? = nil, model: String? = nil, ids: ClosedRange<Int64>? = nil,
+                     now: Date = Date()) throws -> [RunRecord] {
+        let all = try read { db -> [RunRecord] in
+            var sql = "SELECT * FROM run"
+            var clauses: [String] = []
+            var args: [DatabaseValueConvertible?] = []
+            if let model { clauses.append("model = ?"); args.append(model) }
+            if let ids { clauses.append("id BETWEEN ? AND ?"); args.append(ids.lowerBound); args.append(ids.upperBound) }
+            if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+            sql += " ORDER BY id"
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { self.decodeRun($0, now: now) }
+        }
+        guard let status else { return all }
+        return all.filter { status.contains($0.status) }
+    }
+
+    /// Per-epoch metrics of one run, by epoch.
+    public func epochs(run: Int64) throws -> [EpochRecord] {
+        try epochs(runs: [run])[run] ?? []
+    }
+
+    /// Per-epoch metrics of several runs in one read transaction.
+    public func epochs(runs ids: [Int64]) throws -> [Int64: [EpochRecord]] {
+        try read { db in
+            var out: [Int64: [EpochRecord]] = [:]
+            for id in ids {
+                try requireRun(db, id)
+                let rows = try Row.fetchAll(db, sql: "SELECT epoch, recorded_at, metrics FROM epoch WHERE run_id = ? ORDER BY epoch",
+                                            arguments: [id])
+                out[id] = rows.map {
+                    EpochRecord(run: id, epoch: $0["epoch"], recordedAt: Date(timeIntervalSince1970: $0["recorded_at"]),
+                                metrics: JSONText.decodeMetrics($0["metrics"]))
+                }
+            }
+            return out
+        }
+    }
+}

@@ -1,0 +1,199 @@
+/// Weight snapshots: one blob per run and kind (final / best / checkpoint) with its tensor
+/// manifest and an XXH64 checksum that is verified on every read.
+///
+/// Writing never copies the weights: the row is inserted with `zeroblob(n)` and the caller's
+/// buffer is streamed into it with `sqlite3_blob_write` in `blobChunkSize` pieces. Reading streams the blob with `sqlite3_blob_read` straight into the
+/// destination (an array, a caller buffer, or a file), hashing as it goes.
+import Foundation
+import GRDB
+import GRDBSQLite
+
+extension RunStore {
+    static func validate(_ tensors: [TensorEntry], byteCount: Int) throws {
+        var names = Set<String>()
+        for t in tensors {
+            guard !t.name.isEmpty, names.insert(t.name).inserted else {
+                throw RunStoreError.invalidArgument("snapshot manifest: tensor name '\(t.name)' is empty or repeated")
+            }
+            guard let size = TensorEntry.elementSizes[t.dtype] else {
+                throw RunStoreError.invalidArgument("snapshot manifest: tensor '\(t.name)' has unsupported dtype '\(t.dtype)'")
+            }
+            guard t.shape.allSatisfy({ $0 >= 0 }), t.shape.reduce(1, *) * size == t.byteCount else {
+                throw RunStoreError.invalidArgument(
+                    "snapshot manifest: tensor '\(t.name)' has \(t.byteCount) bytes but shape \(t.shape) of \(t.dtype) needs \(t.shape.reduce(1, *) * size)")
+            }
+            guard t.offset >= 0, t.offset + t.byteCount <= byteCount else {
+                throw RunStoreError.invalidArgument(
+                    "snapshot manifest: tensor '\(t.name)' (bytes \(t.offset)..<\(t.offset + t.byteCount)) lies outside the \(byteCount)-byte blob")
+            }
+        }
+    }
+
+    static func sqliteError(_ db: Database, _ rc: Int32) -> DatabaseError {
+        DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+    }
+
+    /// Stores a snapshot, replacing the run's previous snapshot of the same kind, in one transaction.
+    /// `extra` carries e.g. the step count and RNG state of a checkpoint.
+    public func saveSnapshot(run: Int64, kind: SnapshotKind, epoch: Int, tensors: [TensorEntry],
+                             bytes: UnsafeRawBufferPointer, extra: [String: String] = [:], at: Date = Date()) throws {
+        try Self.validate(tensors, byteCount: bytes.count)
+        let manifest = String(decoding: try JSONEncoder().encode(tensors), as: UTF8.self)
+        let chunk = max(1, blobChunkSize)
+        let hook = afterSnapshotChunk
+        // Hash first: the checksum must be in the row when it is inserted, because updating a row
+        // afterwards would make SQLite rewrite the whole 100 MB record.
+        let checksum = "xxh64:" + XXH64.hash(bytes).hexString
+        try? checkpointIfWALExceeds(512 << 20)
+        try write { db in
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM run WHERE id = ?", arguments: [run]) == nil {
+                throw RunStoreError.unknownRun(id: run, path: path)
+            }
+            try db.execute(sql: "DELETE FROM snapshot WHERE run_id = ? AND kind = ?", arguments: [run, kind.rawValue])
+            try db.execute(sql: """
+                INSERT INTO snapshot (run_id, kind, epoch, created_at, manifest, extra, byte_count, checksum, data)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, zeroblob(?))
+                """, arguments: [run, kind.rawValue, epoch, at.timeIntervalSince1970, manifest,
+                                 JSONText.encodeStrings(extra), bytes.count, checksum, bytes.count])
+            let rowID = db.lastInsertedRowID
+            var blob: OpaquePointer?
+            var rc = sqlite3_blob_open(db.sqliteConnection, "main", "snapshot", "data", rowID, 1, &blob)
+            guard rc == SQLITE_OK else { throw Self.sqliteError(db, rc) }
+            var offset = 0
+            while offset < bytes.count {
+                let n = min(chunk, bytes.count - offset)
+                rc = sqlite3_blob_write(blob, bytes.baseAddress! + offset, Int32(n), Int32(offset))
+                guard rc == SQLITE_OK else {
+                    sqlite3_blob_close(blob)
+                    throw Self.sqliteError(db, rc)
+                }
+                offset += n
+                hook?(offset)
+            }
+            rc = sqlite3_blob_close(blob)
+            guard rc == SQLITE_OK else { throw Self.sqliteError(db, rc) }
+        }
+    }
+
+    static func decodeSnapshot(_ row: Row) throws -> SnapshotInfo {
+        let manifest: String = row["manifest"]
+        let tensors = try JSONDecoder().decode([TensorEntry].self, from: Data(manifest.utf8))
+        return SnapshotInfo(run: row["run_id"], kind: SnapshotKind(rawValue: row["kind"]) ?? .checkpoint,
+                            epoch: row["epoch"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
+                            tensors: tensors, extra: JSONText.decodeStrings(row["extra"]),
+                            byteCount: row["byte_count"], checksum: row["checksum"])
+    }
+
+    static let snapshotColumns = "id, run_id, kind, epoch, created_at, manifest, extra, byte_count, checksum"
+
+    /// Metadata of all snapshots of a run (never reads the blobs).
+    public func snapshots(run: Int64) throws -> [SnapshotInfo] {
+        try read { db in
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM run WHERE id = ?", arguments: [run]) == nil {
+                throw RunStoreError.unknownRun(id: run, path: path)
+            }
+            return try Row.fetchAll(db, sql: "SELECT \(Self.snapshotColumns) FROM snapshot WHERE run_id = ? ORDER BY kind",
+                                    arguments: [run]).map(Self.decodeSnapshot)
+        }
+    }
+
+    /// Opens the blob of one snapshot inside the current read transaction and hands it to `body`.
+    private func withBlob<T>(_ db: Database, run: Int64, kind: SnapshotKind,
+                             _ body: (SnapshotInfo, OpaquePointer) throws -> T) throws -> T {
+        guard let row = try Row.fetchOne(db, sql: "SELECT \(Self.snapshotColumns) FROM snapshot WHERE run_id = ? AND kind = ?",
+                                         arguments: [run, kind.rawValue]) else {
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM run WHERE id = ?", arguments: [run]) == nil {
+                throw RunStoreError.unknownRun(id: run, path: path)
+            }
+            let kinds = try String.fetchAll(db, sql: "SELECT kind FROM snapshot WHERE run_id = ? ORDER BY kind", arguments: [run])
+            throw RunStoreError.missingSnapshot(run: run, kind: kind.rawValue, available: kinds)
+        }
+        let info = try Self.decodeSnapshot(row)
+        var blob: OpaquePointer?
+        let rc = sqlite3_blob_open(db.sqliteConnection, "main", "snapshot", "data", row["id"], 0, &blob)
+        guard rc == SQLITE_OK, let blob else { throw Self.sqliteError(db, rc) }
+        defer { sqlite3_blob_close(blob) }
+        let size = Int(sqlite3_blob_bytes(blob))
+        guard size == info.byteCount else {
+            throw RunStoreError.corrupt(path: path, problem: "snapshot '\(kind.rawValue)' of run \(run) holds \(size) bytes, manifest says \(info.byteCount)")
+        }
+        return try body(info, blob)
+    }
+
+    /// Streams the blob in chunks through `sink` (a reusable buffer when `into` is nil, else
+    /// consecutive pieces of `into`), then verifies the checksum.
+    private func stream(_ db: Database, _ info: SnapshotInfo, _ blob: OpaquePointer,
+                        into destination: UnsafeMutableRawBufferPointer?,
+                        sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let chunk = max(1, blobChunkSize)
+        var scratch: UnsafeMutableRawBufferPointer?
+        if destination == nil { scratch = .allocate(byteCount: min(chunk, max(info.byteCount, 1)), alignment: 64) }
+        defer { scratch?.deallocate() }
+        var hasher = XXH64()
+        var offset = 0
+        while offset < info.byteCount {
+            let n = min(chunk, info.byteCount - offset)
+            let target = destination.map { UnsafeMutableRawBufferPointer(rebasing: $0[offset ..< offset + n]) }
+                ?? UnsafeMutableRawBufferPointer(rebasing: scratch![0 ..< n])
+            let rc = sqlite3_blob_read(blob, target.baseAddress, Int32(n), Int32(offset))
+            guard rc == SQLITE_OK else { throw Self.sqliteError(db, rc) }
+            let piece = UnsafeRawBufferPointer(target)
+            hasher.update(piece)
+            try sink(piece)
+            offset += n
+        }
+        let actual = "xxh64:" + hasher.hexDigest()
+        guard actual == info.checksum else {
+            throw RunStoreError.checksumMismatch(run: info.run, kind: info.kind.rawValue, expected: info.checksum, actual: actual)
+        }
+    }
+
+    /// Loads and verifies a snapshot.
+    public func loadSnapshot(run: Int64, kind: SnapshotKind)
+        throws -> (tensors: [TensorEntry], extra: [String: String], epoch: Int, bytes: [UInt8]) {
+        try read { db in
+            try withBlob(db, run: run, kind: kind) { info, blob in
+                var failure: Error?
+                let bytes = [UInt8](unsafeUninitializedCapacity: info.byteCount) { buffer, count in
+                    do {
+                        try stream(db, info, blob, into: UnsafeMutableRawBufferPointer(buffer), sink: { _ in })
+                        count = info.byteCount
+                    } catch {
+                        failure = error
+                        count = 0
+                    }
+                }
+                if let failure { throw failure }
+                return (info.tensors, info.extra, info.epoch, bytes)
+            }
+        }
+    }
+
+    /// Loads and verifies a snapshot into a caller buffer of exactly `byteCount` bytes (see
+    /// `snapshots(run:)`); the buffer's contents are undefined if this throws.
+    @discardableResult
+    public func loadSnapshot(run: Int64, kind: SnapshotKind, into buffer: UnsafeMutableRawBufferPointer) throws -> SnapshotInfo {
+        try read { db in
+            try withBlob(db, run: run, kind: kind) { info, blob in
+                guard buffer.count == info.byteCount else {
+                    throw RunStoreError.invalidArgument("snapshot '\(kind.rawValue)' of run \(run) has \(info.byteCount) bytes, buffer has \(buffer.count)")
+                }
+                try stream(db, info, blob, into: buffer, sink: { _ in })
+                return info
+            }
+        }
+    }
+
+    /// Streams a snapshot through `sink` in chunks; throws `checksumMismatch` after the last chunk
+    /// if the data does not verify (the consumer must then discard what it received).
+    @discardableResult
+    public func readSnapshot(run: Int64, kind: SnapshotKind,
+                             sink: (UnsafeRawBufferPointer) throws -> Void) throws -> SnapshotInfo {
+        try read { db in
+            try withBlob(db, run: run, kind: kind) { info, blob in
+                try stream(db, info, blob, into: nil, sink: sink)
+                return info
+            }
+        }
+    }
+}

@@ -1,0 +1,381 @@
+/// `resnet-runs compare`: runs side by side — differing hyperparameters (identical ones in one
+/// line), final/best metrics with deltas to the first run, per-epoch tables, terminal learning
+/// curves, and optionally an SVG plot of loss and accuracy curves.
+import ArgumentParser
+import Foundation
+import RunStore
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare runs: differing hyperparameters, final/best metrics with deltas, per-epoch metrics, curves.",
+        discussion: """
+            The first run is the reference: every other value shows its difference to it with ↑ \
+            (higher) or ↓ (lower); ★ marks the best value of each metric (lowest for losses and \
+            times, highest otherwise). Runs of different models or datasets can be compared; the \
+            output then says so.
+
+            Examples:
+              resnet-runs compare 12 14 15
+              resnet-runs compare 3-7 --all
+              resnet-runs compare --last 3 --plot curves.svg
+              resnet-runs compare --best 3 --format markdown
+            """)
+
+    @OptionGroup var store: StoreOptions
+
+    @Argument(help: ArgumentHelp("Run ids or ranges (at least two runs in total).", valueName: "run"))
+    var runs: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Compare the N most recent runs.", valueName: "n"))
+    var last: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Compare the N runs with the highest best test accuracy.", valueName: "n"))
+    var best: Int?
+
+    @Flag(name: .long, help: "Show all parameters, not only those that differ.")
+    var all = false
+
+    @Option(name: .long, parsing: .singleValue,
+            help: ArgumentHelp("Metric for the per-epoch tables (repeatable; default: loss, accuracy, test_loss, test_accuracy).", valueName: "name"))
+    var metric: [String] = []
+
+    @Flag(name: .customLong("no-epochs"), help: "Leave out the per-epoch tables.")
+    var noEpochs = false
+
+    @Flag(name: .customLong("no-chart"), help: "Leave out the terminal learning curves.")
+    var noChart = false
+
+    @Option(name: .long, help: ArgumentHelp("Also write loss and accuracy curves of all compared runs as an SVG file.", valueName: "file.svg"))
+    var plot: String?
+
+    @Option(name: .long, help: "Output format: table, json, csv or markdown.")
+    var format: OutputFormat = .table
+
+    func validate() throws {
+        let modes = (runs.isEmpty ? 0 : 1) + (last == nil ? 0 : 1) + (best == nil ? 0 : 1)
+        guard modes == 1 else { throw ValidationError("compare takes run ids, or --last N, or --best N (exactly one of them)") }
+        for (flag, n) in [("--last", last), ("--best", best)] {
+            if let n, n < 2 { throw ValidationError("\(flag) must be at least 2, got \(n)") }
+        }
+    }
+
+    func run() throws {
+        if let plot { try checkOutputPath(plot, flag: "--plot") }
+        let now = try currentDate()
+        let db = try store.open(readOnly: true)
+        var ids: [Int64]
+        if let last {
+            ids = Array(try db.runs(now: now).suffix(last).map(\.id))
+        } else if let best {
+            ids = try db.runs(now: now).filter { $0.bestTestAccuracy != nil }
+                .sorted { ($0.bestTestAccuracy!, -$0.id) > ($1.bestTestAccuracy!, -$1.id) }
+                .prefix(best).map(\.id)
+        } else {
+            ids = try RunSelector.resolve(runs, in: db)
+        }
+        guard ids.count >= 2 else {
+            throw CLIError("compare needs at least two runs, got \(ids.count) (from \(db.path))")
+        }
+        let records = try ids.map { try db.run($0, now: now) }
+        let epochs = try db.epochs(runs: ids)
+        let model = Comparison(runs: records, epochs: epochs, now: now, perEpochMetrics: metric)
+        if let plot {
+            try writeAtomically(Data(model.svg().utf8), to: plot, flag: "--plot")
+        }
+        let style = Style.forStdout()
+        switch format {
+        case .table: writeStdout(model.text(style: style, all: all, epochs: !noEpochs, charts: !noChart))
+        case .markdown: writeStdout(model.markdown(all: all, epochs: !noEpochs))
+        case .csv: writeStdout(model.csv(all: all, epochs: !noEpochs))
+        case .json: writeStdout(model.json(epochs: !noEpochs) + "\n")
+        }
+        if let plot, format == .table { writeStdout("\nWrote \(plot)\n") }
+    }
+}
+
+/// The computed comparison, rendered in each output format.
+struct Comparison {
+    let runs: [RunRecord]
+    let epochs: [Int64: [EpochRecord]]
+    let now: Date
+    let params: [(name: String, values: [String])]
+    let notes: [String]
+    let summary: [SummaryRow]
+    let epochMetrics: [String]
+
+    struct SummaryRow {
+        var name: String
+        var metric: String
+        var values: [Double?]
+        var lowerIsBetter: Bool
+        var bestIndex: Int?
+    }
+
+    init(runs: [RunRecord], epochs: [Int64: [EpochRecord]], now: Date, perEpochMetrics: [String]) {
+        self.runs = runs
+        self.epochs = epochs
+        self.now = now
+        // Parameters: the recorded columns, then every hyperparameter.
+        var params: [(String, [String])] = [
+            ("model", runs.map(\.model)),
+            ("model_hash", runs.map { Fmt.shortHash($0.modelHash) }),
+            ("dataset", runs.map(\.datasetPath)),
+            ("dataset_sha256", runs.map { Fmt.shortHash($0.datasetSHA256) }),
+            ("train_count", runs.map { "\($0.trainCount)" }),
+            ("test_count", runs.map { "\($0.testCount)" }),
+            ("epochs_planned", runs.map { "\($0.epochsPlanned)" }),
+            ("batch_size", runs.map { "\($0.batchSize)" }),
+            ("learning_rate", runs.map { Fmt.lr($0.learningRate) }),
+            ("seed", runs.map { "\($0.seed)" }),
+            ("threads", runs.map { "\($0.threads)" }),
+            ("host", runs.map(\.host)),
+            ("program_version", runs.map { $0.programVersion.isEmpty ? "-" : $0.programVersion }),
+        ]
+        let hyperKeys = Set(runs.flatMap(\.hyperparameters.keys)).sorted()
+        for key in hyperKeys { params.append(("hp." + key, runs.map { $0.hyperparameters[key] ?? "-" })) }
+        self.params = params
+
+        var notes: [String] = []
+        func describe(_ values: [String]) -> String {
+            var order: [String] = []
+            var members: [String: [String]] = [:]
+            for (i, v) in values.enumerated() {
+                if members[v] == nil { order.append(v) }
+                members[v, default: []].append("#\(runs[i].id)")
+            }
+            return order.map { "\($0) (\(members[$0]!.joined(separator: ", ")))" }.joined(separator: ", ")
+        }
+        if Set(runs.map(\.model)).count > 1 {
+            notes.append("these runs train different models: \(describe(runs.map(\.model))); metrics are not directly comparable")
+        } else if Set(runs.map(\.modelHash)).count > 1 {
+            notes.append("these runs use different descriptions of model \(runs[0].model): \(describe(runs.map { Fmt.shortHash($0.modelHash) }))")
+        }
+        if Set(runs.map { "\($0.datasetIdentity)|\($0.trainCount)|\($0.testCount)" }).count > 1 {
+            notes.append("these runs use different datasets: \(describe(runs.map { "\(Fmt.datasetName($0.datasetPath)) \($0.trainCount)/\($0.testCount)" + ($0.datasetSHA256.map { " " + Fmt.shortHash($0) } ?? "") }))")
+        }
+        self.notes = notes
+
+        // Final / best per metric, means for timing metrics.
+        let allNames = Metrics.ordered(Set(runs.flatMap { epochs[$0.id]?.flatMap(\.metrics.keys) ?? [] }))
+        var summary: [SummaryRow] = []
+        for name in allNames {
+            let lower = Metrics.lowerIsBetter(name)
+            let series = runs.map { r in (epochs[r.id] ?? []).compactMap { $0.metrics[name] }.filter { !$0.isNaN } }
+            if name == "seconds" || name == "images_per_second" {
+                summary.append(SummaryRow(name: "mean \(name)", metric: name,
+                                          values: series.map { $0.isEmpty ? nil : $0.reduce(0, +) / Double($0.count) },
+                                          lowerIsBetter: lower))
+                continue
+            }
+            summary.append(SummaryRow(name: "final \(name)", metric: name,
+                                      values: runs.map { r in (epochs[r.id] ?? []).last?.metrics[name] }, lowerIsBetter: lower))
+            summary.append(SummaryRow(name: "best \(name)", metric: name,
+                                      values: series.map { lower ? $0.min() : $0.max() }, lowerIsBetter: lower))
+        }
+        summary.append(SummaryRow(name: "epochs done", metric: "epochs", values: runs.map { Double($0.epochsDone) }, lowerIsBetter: false))
+        summary.append(SummaryRow(name: "duration", metric: "seconds", values: runs.map { $0.duration(now: now).rounded() }, lowerIsBetter: true))
+        for i in summary.indices where summary[i].metric != "epochs" {
+            let finite = summary[i].values.enumerated().compactMap { j, v in v.flatMap { $0.isFinite ? (j, $0) : nil } }
+            if finite.count >= 2, Set(finite.map(\.1)).count > 1 {
+                summary[i].bestIndex = (summary[i].lowerIsBetter ? finite.min { $0.1 < $1.1 } : finite.max { $0.1 < $1.1 })!.0
+            }
+        }
+        self.summary = summary
+        let chosen = perEpochMetrics.isEmpty ? ["loss", "accuracy", "test_loss", "test_accuracy"] : perEpochMetrics
+        self.epochMetrics = chosen.filter { Set(allNames).contains($0) }
+    }
+
+    var runHeaders: [String] { runs.map { "#\($0.id)" + ($0.label.map { " \($0)" } ?? "") } }
+
+    func partitionedParams(all: Bool) -> (shown: [(name: String, values: [String])], identical: [(String, String)]) {
+        var shown: [(name: String, values: [String])] = []
+        var identical: [(String, String)] = []
+        for p in params {
+            let same = Set(p.values).count == 1
+            if same && !all { identical.append((p.name, p.values[0])) } else { shown.append(p) }
+        }
+        return (shown, identical)
+    }
+
+    func cellText(_ row: SummaryRow, _ i: Int, arrows: Bool) -> String {
+        guard let v = row.values[i] else { return "-" }
+        var s = row.metric == "epochs" ? String(Int(v)) : Fmt.metric(v, name: row.metric)
+        if row.metric == "seconds" && row.name == "duration" { s = Fmt.duration(v) }
+        if i > 0, let ref = row.values[0], v.isFinite, ref.isFinite {
+            let d = v - ref
+            let ds = row.metric == "epochs" ? (d == 0 ? "±0" : (d > 0 ? "+" : "") + String(Int(d)))
+                : row.name == "duration" ? (d == 0 ? "±0" : (d > 0 ? "+" : "-") + Fmt.duration(abs(d)))
+                : Fmt.delta(d, name: row.metric)
+            s += " (" + ds + (arrows ? (d > 0 ? " ↑" : d < 0 ? " ↓" : "") : "") + ")"
+        }
+        if row.bestIndex == i { s += " ★" }
+        return s
+    }
+
+    func epochRows(_ name: String) -> [(epoch: Int, values: [Double?])] {
+        let allEpochs = Set(runs.flatMap { (epochs[$0.id] ?? []).map(\.epoch) }).sorted()
+        let lookup = runs.map { r in Dictionary((epochs[r.id] ?? []).map { ($0.epoch, $0.metrics) }, uniquingKeysWith: { a, _ in a }) }
+        return allEpochs.map { e in (e, lookup.map { $0[e]?[name] }) }
+    }
+
+    // MARK: text
+
+    func text(style: Style, all: Bool, epochs showEpochs: Bool, charts: Bool) -> String {
+        var out = style.bold("Comparing \(runs.count) runs") + " (reference: #\(runs[0].id))\n"
+        var overview = Table(["RUN", "STATUS", "LABEL", "MODEL", "DATASET", "STARTED", "EPOCHS"],
+                             align: [.right, .left, .left, .left, .left, .left, .right])
+        for r in runs {
+            overview.add([Cell("#\(r.id)"), Cell(r.status.rawValue, Style.statusKind(r.status)), Cell(r.label ?? "-"),
+                          Cell(r.model), Cell(Fmt.datasetName(r.datasetPath)), Cell(Fmt.date(r.startedAt)),
+                          Cell("\(r.epochsDone)/\(r.epochsPlanned)")])
+        }
+        out += overview.text(style: style, indent: "  ")
+        for note in notes { out += style.apply(.yellow, "Note: \(note).") + "\n" }
+
+        let (shown, identical) = partitionedParams(all: all)
+        out += "\n" + style.bold(all ? "Parameters" : "Parameters that differ") + "\n"
+        if shown.isEmpty { out += "  (none — all \(params.count) parameters are identical)\n" } else {
+            var t = Table(["PARAMETER"] + runHeaders, align: [.left] + runs.map { _ in .left })
+            for p in shown {
+                let same = Set(p.values).count == 1
+                t.add([Cell(p.name, same ? .plain : .bold)] + p.values.map { Cell($0) })
+            }
+            out += t.text(style: style, indent: "  ")
+        }
+        if !identical.isEmpty {
+            out += "  Identical (\(identical.count)): " + identical.map { "\($0.0)=\($0.1)" }.joined(separator: ", ") + "\n"
+        }
+
+        out += "\n" + style.bold("Metrics") + " (delta to #\(runs[0].id); ★ best)\n"
+        var mt = Table(["METRIC"] + runHeaders, align: [.left] + runs.map { _ in .right })
+        for row in summary {
+            mt.add([Cell(row.name)] + runs.indices.map { i in Cell(cellText(row, i, arrows: true), row.bestIndex == i ? .green : .plain) })
+        }
+        out += mt.text(style: style, indent: "  ")
+
+        if showEpochs {
+            for name in epochMetrics {
+                out += "\n" + style.bold("Per-epoch \(name)") + "\n"
+                var t = Table(["EPOCH"] + runs.map { "#\($0.id)" }, align: Array(repeating: .right, count: runs.count + 1))
+                for row in epochRows(name) {
+                    t.add([Cell("\(row.epoch)")] + row.values.map { Cell(Fmt.metric($0, name: name)) })
+                }
+                out += t.text(style: style, indent: "  ")
+            }
+        }
+        if charts {
+            let markers = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+            for (title, names) in [("Loss (train)", ["loss"]), ("Test accuracy", ["test_accuracy", "accuracy"])] {
+                guard let name = names.first(where: { n in runs.contains { (epochs[$0.id] ?? []).contains { $0.metrics[n] != nil } } }) else { continue }
+                let series = runs.enumerated().map { i, r in
+                    Series(label: "#\(r.id)", marker: markers[i % markers.count],
+                           points: (epochs[r.id] ?? []).compactMap { e in e.metrics[name].map { (x: e.epoch, y: $0) } }, colorIndex: i)
+                }
+                let chart = TextChart.render(title: name == "accuracy" ? "Accuracy (train)" : title, series: series, style: style)
+                if !chart.isEmpty { out += "\n" + chart }
+            }
+        }
+        return out
+    }
+
+    // MARK: markdown / csv / json
+
+    func markdown(all: Bool, epochs showEpochs: Bool) -> String {
+        var out = "## Comparing runs " + runs.map { "#\($0.id)" }.joined(separator: ", ") + "\n\n"
+        for note in notes { out += "> **Note:** \(note).\n\n" }
+        let (shown, identical) = partitionedParams(all: all)
+        out += all ? "### Parameters\n\n" : "### Parameters that differ\n\n"
+        if shown.isEmpty { out += "All \(params.count) parameters are identical.\n\n" } else {
+            var t = Table(["Parameter"] + runHeaders)
+            for p in shown { t.add([p.name] + p.values) }
+            out += t.markdown() + "\n"
+        }
+        if !identical.isEmpty {
+            out += "Identical (\(identical.count)): " + identical.map { "`\($0.0)=\($0.1)`" }.joined(separator: ", ") + "\n\n"
+        }
+        out += "### Metrics (delta to #\(runs[0].id); ★ best)\n\n"
+        var mt = Table(["Metric"] + runHeaders, align: [.left] + runs.map { _ in .right })
+        for row in summary { mt.add([row.name] + runs.indices.map { cellText(row, $0, arrows: true) }) }
+        out += mt.markdown()
+        if showEpochs {
+            for name in epochMetrics {
+                out += "\n### Per-epoch \(name)\n\n"
+                var t = Table(["Epoch"] + runs.map { "#\($0.id)" }, align: Array(repeating: .right, count: runs.count + 1))
+                for row in epochRows(name) { t.add(["\(row.epoch)"] + row.values.map { Fmt.metric($0, name: name) }) }
+                out += t.markdown()
+            }
+        }
+        return out
+    }
+
+    func csv(all: Bool, epochs showEpochs: Bool) -> String {
+        var t = Table(["section", "name", "epoch"] + runs.map { "run \($0.id)" })
+        let (shown, _) = partitionedParams(all: true)
+        for p in shown where all || Set(p.values).count > 1 { t.add(["parameter", p.name, ""] + p.values) }
+        if !all { for p in shown where Set(p.values).count == 1 { t.add(["parameter (identical)", p.name, ""] + p.values) } }
+        for row in summary {
+            t.add(["metric", row.name, ""] + row.values.map { $0.map { JSONText.number($0).replacingOccurrences(of: "\"", with: "") } ?? "" })
+        }
+        if showEpochs {
+            for name in epochMetrics {
+                for row in epochRows(name) {
+                    t.add(["epoch", name, "\(row.epoch)"] + row.values.map { $0.map { JSONText.number($0).replacingOccurrences(of: "\"", with: "") } ?? "" })
+                }
+            }
+        }
+        return t.csv()
+    }
+
+    func json(epochs showEpochs: Bool) -> String {
+        let (shown, identical) = partitionedParams(all: false)
+        var pairs: [(String, String)] = [
+            ("runs", JSON.array(runs.map { r in
+                JSON.object([("id", "\(r.id)"), ("label", JSON.str(r.label)), ("status", JSON.str(r.status.rawValue)),
+                             ("model", JSON.str(r.model)), ("model_hash", JSON.str(r.modelHash)),
+                             ("dataset", JSON.str(r.datasetPath)), ("dataset_sha256", JSON.str(r.datasetSHA256)),
+                             ("started", JSON.str(Fmt.iso(r.startedAt)))])
+            })),
+            ("notes", JSON.array(notes.map { JSON.str($0) })),
+            ("parameters", JSON.object([
+                ("differing", JSON.object(shown.map { ($0.name, JSON.array($0.values.map { JSON.str($0) })) })),
+                ("identical", JSON.object(identical.map { ($0.0, JSON.str($0.1)) })),
+            ])),
+            ("metrics", JSON.array(summary.map { row in
+                JSON.object([("name", JSON.str(row.name)), ("values", JSON.array(row.values.map { JSON.num($0) })),
+                             ("deltas", JSON.array(row.values.map { v in
+                                 guard let v, let ref = row.values[0] else { return "null" }
+                                 return JSON.num(v - ref) })),
+                             ("lower_is_better", row.lowerIsBetter ? "true" : "false"),
+                             ("best_run", row.bestIndex.map { "\(runs[$0].id)" } ?? "null")])
+            })),
+        ]
+        if showEpochs {
+            pairs.append(("epochs", JSON.object(epochMetrics.map { name in
+                (name, JSON.array(epochRows(name).map { row in
+                    JSON.object([("epoch", "\(row.epoch)"), ("values", JSON.array(row.values.map { JSON.num($0) }))])
+                }))
+            })))
+        }
+        return JSON.object(pairs)
+    }
+
+    // MARK: SVG
+
+    func svg() -> String {
+        func series(_ name: String, dashed: Bool) -> [Series] {
+            runs.enumerated().compactMap { i, r in
+                let pts = (epochs[r.id] ?? []).compactMap { e in e.metrics[name].map { (x: e.epoch, y: $0) } }
+                return pts.isEmpty ? nil : Series(label: "#\(r.id) \(name)", marker: "-", points: pts, dashed: dashed, colorIndex: i)
+            }
+        }
+        let panels = [
+            SVGPlot.Panel(title: "Loss", yLabel: "loss", series: series("loss", dashed: false) + series("test_loss", dashed: true)),
+            SVGPlot.Panel(title: "Accuracy", yLabel: "accuracy", series: series("accuracy", dashed: false) + series("test_accuracy", dashed: true)),
+        ]
+        let legend = runs.enumerated().map { i, r in
+            (label: "#\(r.id)" + (r.label.map { " \($0)" } ?? "") + " — \(r.model), lr \(Fmt.lr(r.learningRate)), batch \(r.batchSize)", colorIndex: i)
+        }
+        let lines = ["Solid lines: training set; dashed lines: test set."] + notes.map { "Note: \($0)." }
+        return SVGPlot.render(title: "Runs " + runs.map { "#\($0.id)" }.joined(separator: ", "), panels: panels, legend: legend, notes: lines)
+    }
+}

@@ -1,0 +1,150 @@
+/// `resnet-runs list`: one line per run with status, timing, model, dataset, key
+/// hyperparameters and test accuracy; filters, sorting, and table/JSON/CSV/Markdown output.
+import ArgumentParser
+import Foundation
+import RunStore
+
+enum ListColumn: String, CaseIterable, ExpressibleByArgument {
+    case id, status, label, started, duration, model, dataset, lr, batch, epochs, final, best
+}
+
+struct ListRuns: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List runs: id, status, label, start, duration, model, dataset, lr, batch, epochs, test accuracy.",
+        discussion: """
+            Newest runs come first unless --sort is given. FINAL is the test accuracy of the last \
+            recorded epoch, BEST the highest test accuracy of any epoch. EPOCHS is done/planned.
+
+            Examples:
+              resnet-runs list --status completed --sort best --desc --limit 5
+              resnet-runs list --format csv > runs.csv
+            """)
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(name: .long, parsing: .singleValue,
+            help: ArgumentHelp("Only runs with this status (repeatable or comma-separated): running, completed, interrupted, failed, crashed.",
+                               valueName: "status"))
+    var status: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Only runs of this model (exact name).", valueName: "name"))
+    var model: String?
+
+    @Option(name: .long, help: ArgumentHelp("Sort by column: \(ListColumn.allCases.map(\.rawValue).joined(separator: ", ")). Ascending unless --desc.", valueName: "column"))
+    var sort: ListColumn?
+
+    @Flag(name: .long, help: "Sort in descending order.")
+    var desc = false
+
+    @Option(name: .long, help: ArgumentHelp("Show at most this many runs (after sorting).", valueName: "n"))
+    var limit: Int?
+
+    @Option(name: .long, help: "Output format: table, json, csv or markdown.")
+    var format: OutputFormat = .table
+
+    func validate() throws {
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
+    }
+
+    static func parseStatuses(_ values: [String]) throws -> Set<RunStatus>? {
+        guard !values.isEmpty else { return nil }
+        var out = Set<RunStatus>()
+        for value in values.flatMap({ $0.split(separator: ",") }) {
+            let v = value.trimmingCharacters(in: .whitespaces).lowercased()
+            guard let s = RunStatus(rawValue: v) else {
+                throw CLIError("--status: unknown status '\(value)' (choose from \(RunStatus.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            out.insert(s)
+        }
+        return out
+    }
+
+    func run() throws {
+        let statuses = try Self.parseStatuses(status)
+        let now = try currentDate()
+        let db = try store.open(readOnly: true)
+        var runs = try db.runs(status: statuses, model: model, now: now)
+        if let sort {
+            runs = Self.sorted(runs, by: sort, descending: desc, now: now)
+        } else {
+            runs.reverse()
+            if desc { runs.reverse() }
+        }
+        if let limit { runs = Array(runs.prefix(limit)) }
+        writeStdout(Self.render(runs, format: format, now: now, style: Style.forStdout(), path: db.path))
+    }
+
+    enum SortKey { case number(Double), text(String), missing }
+
+    static func sortKey(_ r: RunRecord, _ column: ListColumn, now: Date) -> SortKey {
+        func num(_ v: Double?) -> SortKey { v.map { $0.isNaN ? .missing : .number($0) } ?? .missing }
+        func txt(_ v: String?) -> SortKey { v.map { .text($0) } ?? .missing }
+        switch column {
+        case .id: return .number(Double(r.id))
+        case .status: return .text(r.status.rawValue)
+        case .label: return txt(r.label)
+        case .started: return .number(r.startedAt.timeIntervalSince1970)
+        case .duration: return .number(r.duration(now: now))
+        case .model: return .text(r.model)
+        case .dataset: return .text(Fmt.datasetName(r.datasetPath))
+        case .lr: return num(r.learningRate)
+        case .batch: return .number(Double(r.batchSize))
+        case .epochs: return .number(Double(r.epochsDone))
+        case .final: return num(r.finalTestAccuracy)
+        case .best: return num(r.bestTestAccuracy)
+        }
+    }
+
+    /// Stable sort; runs without a value for the column always come last, ties keep id order.
+    static func sorted(_ runs: [RunRecord], by column: ListColumn, descending: Bool, now: Date) -> [RunRecord] {
+        let keyed = runs.map { (sortKey($0, column, now: now), $0) }
+        return keyed.sorted { a, b in
+            switch (a.0, b.0) {
+            case let (.number(x), .number(y)) where x != y: return descending ? x > y : x < y
+            case let (.text(x), .text(y)) where x != y: return descending ? x > y : x < y
+            case (.missing, .number), (.missing, .text): return false
+            case (.number, .missing), (.text, .missing): return true
+            default: return a.1.id < b.1.id
+            }
+        }.map(\.1)
+    }
+
+    static let headers = ["ID", "STATUS", "LABEL", "STARTED", "DURATION", "MODEL", "DATASET", "LR", "BATCH", "EPOCHS", "FINAL ACC", "BEST ACC"]
+
+    static func render(_ runs: [RunRecord], format: OutputFormat, now: Date, style: Style, path: String) -> String {
+        if format == .json {
+            let items = runs.map { r in
+                JSON.object([
+                    ("id", "\(r.id)"), ("status", JSON.str(r.status.rawValue)), ("label", JSON.str(r.label)),
+                    ("started", JSON.str(Fmt.iso(r.startedAt))), ("finished", JSON.str(Fmt.iso(r.finishedAt))),
+                    ("duration_seconds", JSON.num(r.duration(now: now).rounded())),
+                    ("model", JSON.str(r.model)), ("model_hash", JSON.str(r.modelHash)),
+                    ("dataset", JSON.str(r.datasetPath)), ("lr", JSON.num(r.learningRate)),
+                    ("batch_size", "\(r.batchSize)"), ("epochs_done", "\(r.epochsDone)"),
+                    ("epochs_planned", "\(r.epochsPlanned)"),
+                    ("final_test_accuracy", JSON.num(r.finalTestAccuracy)),
+                    ("best_test_accuracy", JSON.num(r.bestTestAccuracy)), ("best_epoch", JSON.int(r.bestEpoch)),
+                ])
+            }
+            return items.isEmpty ? "[]\n" : "[\n  " + items.joined(separator: ",\n  ") + "\n]\n"
+        }
+        var table = Table(headers, align: [.right, .left, .left, .left, .right, .left, .left, .right, .right, .right, .right, .right])
+        for r in runs {
+            table.add([
+                Cell("\(r.id)"), Cell(r.status.rawValue, Style.statusKind(r.status)), Cell(r.label ?? "-"),
+                Cell(Fmt.date(r.startedAt)), Cell(Fmt.duration(r.duration(now: now))), Cell(r.model),
+                Cell(Fmt.datasetName(r.datasetPath)), Cell(Fmt.lr(r.learningRate)), Cell("\(r.batchSize)"),
+                Cell("\(r.epochsDone)/\(r.epochsPlanned)"), Cell(Fmt.metric(r.finalTestAccuracy)),
+                Cell(Fmt.metric(r.bestTestAccuracy), .bold),
+            ])
+        }
+        switch format {
+        case .csv: return table.csv()
+        case .markdown: return table.markdown()
+        default:
+            if runs.isEmpty { return "No runs in \(path).\n" }
+            return table.text(style: style)
+        }
+    }
+}

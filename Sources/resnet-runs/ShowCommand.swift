@@ -1,0 +1,148 @@
+/// `resnet-runs show RUN`: everything recorded about one run — configuration, hyperparameters,
+/// status, notes, stored weights, the per-epoch table and terminal charts of loss and accuracy.
+import ArgumentParser
+import Foundation
+import RunStore
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show everything recorded for one run, with its per-epoch table and loss/accuracy charts.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+    @OptionGroup var store: StoreOptions
+
+    @Argument(help: ArgumentHelp("Run id.", valueName: "run"))
+    var runArgument: String
+
+    @Option(name: .long, help: "Output format: text or json.")
+    var format: Format = .text
+
+    @Flag(name: .customLong("no-chart"), help: "Leave out the terminal charts.")
+    var noChart = false
+
+    func run() throws {
+        let id = try RunSelector.single(runArgument)
+        let now = try currentDate()
+        let db = try store.open(readOnly: true)
+        let record = try db.run(id, now: now)
+        let epochs = try db.epochs(run: id)
+        let snapshots = try db.snapshots(run: id)
+        if format == .json {
+            writeStdout(Self.json(record, epochs, snapshots, now: now) + "\n")
+        } else {
+            writeStdout(Self.text(record, epochs, snapshots, now: now, style: Style.forStdout(), charts: !noChart))
+        }
+    }
+
+    static func text(_ r: RunRecord, _ epochs: [EpochRecord], _ snapshots: [SnapshotInfo], now: Date,
+                     style: Style, charts: Bool) -> String {
+        var out = style.bold("Run \(r.id)") + "  " + style.apply(Style.statusKind(r.status), r.status.rawValue)
+        if let label = r.label { out += "  " + style.bold(label) }
+        out += "\n"
+        var fields: [(String, String)] = []
+        var status = r.status.rawValue
+        if r.status != r.recordedStatus { status += " (recorded as \(r.recordedStatus.rawValue); process gone, last heartbeat \(Fmt.date(r.heartbeatAt)))" }
+        if let reason = r.statusReason { status += " — \(reason)" }
+        fields.append(("status", status))
+        fields.append(("label", r.label ?? "-"))
+        fields.append(("started", Fmt.date(r.startedAt)))
+        fields.append(("finished", r.finishedAt.map(Fmt.date) ?? "-"))
+        fields.append(("duration", Fmt.duration(r.duration(now: now))))
+        fields.append(("last heartbeat", Fmt.date(r.heartbeatAt)))
+        fields.append(("model", "\(r.model) (description hash \(r.modelHash))"))
+        fields.append(("dataset", r.datasetPath))
+        fields.append(("dataset sha256", r.datasetSHA256 ?? "-"))
+        fields.append(("examples", "\(r.trainCount) train, \(r.testCount) test"))
+        fields.append(("epochs", "\(r.epochsDone) done of \(r.epochsPlanned) planned"))
+        fields.append(("batch size", "\(r.batchSize)"))
+        fields.append(("learning rate", Fmt.lr(r.learningRate)))
+        fields.append(("seed", "\(r.seed)"))
+        fields.append(("host", "\(r.host), \(r.threads) thread\(r.threads == 1 ? "" : "s"), pid \(r.owner.pid)"))
+        fields.append(("program", r.programVersion.isEmpty ? "-" : r.programVersion))
+        fields.append(("command", r.commandLine.isEmpty ? "-" : r.commandLine))
+        if let best = r.bestTestAccuracy, let epoch = r.bestEpoch {
+            fields.append(("best test acc", "\(Fmt.metric(best)) at epoch \(epoch)"))
+        }
+        let width = fields.map(\.0.count).max() ?? 0
+        for (k, v) in fields { out += "  " + k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v + "\n" }
+        if let notes = r.notes, !notes.isEmpty {
+            out += "\n" + style.bold("Notes") + "\n"
+            for line in notes.split(separator: "\n", omittingEmptySubsequences: false) { out += "  \(line)\n" }
+        }
+        out += "\n" + style.bold("Hyperparameters") + "\n"
+        if r.hyperparameters.isEmpty { out += "  (none recorded)\n" }
+        let hw = r.hyperparameters.keys.map(\.count).max() ?? 0
+        for key in r.hyperparameters.keys.sorted() {
+            out += "  " + key.padding(toLength: hw, withPad: " ", startingAt: 0) + "  " + r.hyperparameters[key]! + "\n"
+        }
+        out += "\n" + style.bold("Weights") + "\n"
+        if snapshots.isEmpty { out += "  (none stored)\n" } else {
+            var t = Table(["KIND", "EPOCH", "SIZE", "TENSORS", "CHECKSUM", "SAVED", "EXTRA"],
+                          align: [.left, .right, .right, .right, .left, .left, .left])
+            for s in snapshots {
+                t.add([s.kind.rawValue, "\(s.epoch)", Fmt.bytes(Int64(s.byteCount)), "\(s.tensors.count)", s.checksum,
+                       Fmt.date(s.createdAt), s.extra.keys.sorted().map { "\($0)=\(s.extra[$0]!)" }.joined(separator: " ")])
+            }
+            out += t.text(style: style, indent: "  ")
+        }
+        out += "\n" + style.bold("Epochs") + "\n"
+        if epochs.isEmpty { out += "  (none recorded)\n" } else {
+            let names = Metrics.ordered(Set(epochs.flatMap(\.metrics.keys)))
+            var t = Table(["EPOCH"] + names.map { $0.uppercased() } + ["RECORDED"],
+                          align: [.right] + names.map { _ in .right } + [.left])
+            for e in epochs {
+                var row = [Cell("\(e.epoch)", e.epoch == r.bestEpoch ? .bold : .plain)]
+                for n in names { row.append(Cell(Fmt.metric(e.metrics[n], name: n), (n == "test_accuracy" && e.epoch == r.bestEpoch) ? .green : .plain)) }
+                row.append(Cell(Fmt.date(e.recordedAt)))
+                t.add(row)
+            }
+            out += t.text(style: style, indent: "  ")
+        }
+        if charts && epochs.count >= 2 {
+            for (title, names) in [("Loss", ["loss", "test_loss"]), ("Accuracy", ["accuracy", "test_accuracy"])] {
+                let series = names.enumerated().compactMap { i, n -> Series? in
+                    let pts = epochs.compactMap { e in e.metrics[n].map { (x: e.epoch, y: $0) } }
+                    return pts.isEmpty ? nil : Series(label: n, marker: i == 0 ? "●" : "○", points: pts, colorIndex: i)
+                }
+                let chart = TextChart.render(title: title, series: series, style: style)
+                if !chart.isEmpty { out += "\n" + chart }
+            }
+        }
+        return out
+    }
+
+    static func runJSON(_ r: RunRecord, now: Date) -> [(String, String)] {
+        [
+            ("id", "\(r.id)"), ("status", JSON.str(r.status.rawValue)), ("recorded_status", JSON.str(r.recordedStatus.rawValue)),
+            ("status_reason", JSON.str(r.statusReason)), ("label", JSON.str(r.label)), ("notes", JSON.str(r.notes)),
+            ("started", JSON.str(Fmt.iso(r.startedAt))), ("finished", JSON.str(Fmt.iso(r.finishedAt))),
+            ("heartbeat", JSON.str(Fmt.iso(r.heartbeatAt))), ("duration_seconds", JSON.num(r.duration(now: now).rounded())),
+            ("model", JSON.str(r.model)), ("model_hash", JSON.str(r.modelHash)),
+            ("dataset", JSON.str(r.datasetPath)), ("dataset_sha256", JSON.str(r.datasetSHA256)),
+            ("train_count", "\(r.trainCount)"), ("test_count", "\(r.testCount)"),
+            ("hyperparameters", JSON.object(r.hyperparameters.keys.sorted().map { ($0, JSON.str(r.hyperparameters[$0])) })),
+            ("epochs_planned", "\(r.epochsPlanned)"), ("epochs_done", "\(r.epochsDone)"),
+            ("batch_size", "\(r.batchSize)"), ("lr", JSON.num(r.learningRate)), ("seed", "\(r.seed)"),
+            ("threads", "\(r.threads)"), ("host", JSON.str(r.host)), ("pid", "\(r.owner.pid)"),
+            ("program_version", JSON.str(r.programVersion)), ("command_line", JSON.str(r.commandLine)),
+            ("final_test_accuracy", JSON.num(r.finalTestAccuracy)), ("best_test_accuracy", JSON.num(r.bestTestAccuracy)),
+            ("best_epoch", JSON.int(r.bestEpoch)),
+        ]
+    }
+
+    static func json(_ r: RunRecord, _ epochs: [EpochRecord], _ snapshots: [SnapshotInfo], now: Date) -> String {
+        var pairs = runJSON(r, now: now)
+        pairs.append(("snapshots", JSON.array(snapshots.map { s in
+            JSON.object([("kind", JSON.str(s.kind.rawValue)), ("epoch", "\(s.epoch)"), ("bytes", "\(s.byteCount)"),
+                         ("tensors", "\(s.tensors.count)"), ("checksum", JSON.str(s.checksum)),
+                         ("saved", JSON.str(Fmt.iso(s.createdAt))),
+                         ("extra", JSON.object(s.extra.keys.sorted().map { ($0, JSON.str(s.extra[$0])) }))])
+        })))
+        pairs.append(("epochs", JSON.array(epochs.map { e in
+            JSON.object([("epoch", "\(e.epoch)"), ("recorded", JSON.str(Fmt.iso(e.recordedAt))),
+                         ("metrics", JSON.object(Metrics.ordered(Set(e.metrics.keys)).map { ($0, JSON.num(e.metrics[$0])) }))])
+        })))
+        return JSON.object(pairs)
+    }
+}
