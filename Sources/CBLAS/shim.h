@@ -1,2 +1,14 @@
 // OpenBLAS' CBLAS interface plus its thread controls (Debian: libopenblas-dev).
 #include <cblas.h>
+
+// Debian's OpenBLAS is built with DYNAMIC_ARCH: it picks its kernels for the CPU when the library
+// loads. A CPU newer than the library (e.g. Sapphire Rapids under OpenBLAS 0.3.21) falls back to
+// the SSE3 "Prescott" kernels at a quarter of the speed. These exported entry points let the
+// program re-run that selection with OPENBLAS_CORETYPE set to the best family the CPU supports.
+void gotoblas_dynamic_init(void);
+void gotoblas_dynamic_quit(void);
+
+static inline int resnet_cpu_has_avx512f(void) { return __builtin_cpu_supports("avx512f"); }
+static inline int resnet_cpu_has_avx2_fma(void) {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}

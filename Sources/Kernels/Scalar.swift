@@ -44,9 +44,40 @@ extension Double: NetScalar {
     @inlinable @inline(__always) public static func log(_ x: Double) -> Double { Glibc.log(x) }
 }
 
-/// OpenBLAS' thread count (the GEMMs are where the time goes).
+/// OpenBLAS' thread count and kernel family (the GEMMs are where the time goes).
 public enum BLASThreads {
-    public static func set(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    public static func set(_ n: Int) {
+        BLASRuntime.configure()
+        openblas_set_num_threads(Int32(n))
+    }
     public static var current: Int { Int(openblas_get_num_threads()) }
     public static var processors: Int { Int(openblas_get_num_procs()) }
+}
+
+public enum BLASRuntime {
+    /// The OpenBLAS kernel family in use, e.g. "SkylakeX".
+    public static var coreName: String {
+        configure()
+        return openblas_get_corename().map { String(cString: $0) } ?? "unknown"
+    }
+
+    nonisolated(unsafe) private static var configured = false
+
+    /// When OpenBLAS did not recognize the CPU and fell back to its generic SSE3 kernels, selects
+    /// the AVX-512 (SkylakeX) or AVX2 (Haswell) kernels the CPU does support. An explicit
+    /// OPENBLAS_CORETYPE from the user is left alone. Called before the first GEMM.
+    public static func configure() {
+        if configured { return }
+        configured = true
+        guard getenv("OPENBLAS_CORETYPE") == nil,
+              let name = openblas_get_corename().map({ String(cString: $0).lowercased() }),
+              name == "prescott" || name == "unknown" else { return }
+        let target: String
+        if resnet_cpu_has_avx512f() != 0 { target = "SkylakeX" }
+        else if resnet_cpu_has_avx2_fma() != 0 { target = "Haswell" }
+        else { return }
+        setenv("OPENBLAS_CORETYPE", target, 1)
+        gotoblas_dynamic_quit()
+        gotoblas_dynamic_init()
+    }
 }

@@ -195,6 +195,11 @@ public func parallelGEMM<T: NetScalar>(_ pool: ThreadPool, transA: Bool, transB:
                                        alpha: T, a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
                                        beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {
     let work = Double(m) * Double(n) * Double(k)
+    if work <= smallGEMMLimit {
+        smallGEMM(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                  beta: beta, c: c, ldc: ldc)
+        return
+    }
     if pool.threadCount == 1 || work < 2e6 {
         T.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                beta: beta, c: c, ldc: ldc)
@@ -217,6 +222,31 @@ public func parallelGEMM<T: NetScalar>(_ pool: ThreadPool, transA: Bool, transB:
             T.gemm(transA: s.0, transB: s.1, m: s.2, n: cols.count, k: s.4, alpha: s.5, a: o.0, lda: o.1,
                    b: s.1 ? o.2 + cols.lowerBound * o.3 : o.2 + cols.lowerBound, ldb: o.3,
                    beta: s.6, c: o.4 + cols.lowerBound, ldc: o.5)
+        }
+    }
+}
+
+/// GEMMs up to this many multiply-adds run in `smallGEMM`: OpenBLAS' AVX-512 "small matrix"
+/// kernels (taken for m·n·k ≤ 100³) malloc a buffer on every call.
+public let smallGEMMLimit = 1_000_000.0
+
+/// Plain row-major GEMM for small products (the classifier head, tiny test models).
+@inlinable
+public func smallGEMM<T: NetScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
+                                    a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                                    beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {
+    for i in 0..<m {
+        let ci = c + i * ldc
+        if beta == 0 { ci.update(repeating: 0, count: n) } else if beta != 1 { for j in 0..<n { ci[j] *= beta } }
+        for p in 0..<k {
+            let aip = alpha * (transA ? a[p * lda + i] : a[i * lda + p])
+            if aip == 0 { continue }
+            if transB {
+                for j in 0..<n { ci[j] += aip * b[j * ldb + p] }
+            } else {
+                let bp = b + p * ldb
+                for j in 0..<n { ci[j] += aip * bp[j] }
+            }
         }
     }
 }
