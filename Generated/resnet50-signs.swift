@@ -2117,467 +2117,451 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // avg_pool (AveragePooling2D): activation_48 [n, 2, 2, 2048] → [n, 1, 1, 2048]
         avgPoolBackward(gradientSlot0, gradientSlot1, count: n, PoolGeometry(inH: 2, inW: 2, channels: 2048, outH: 1, outW: 1, poolH: 2, poolW: 2, strideH: 2, strideW: 2), accumulate: false, pool: pool)
         // add_15 (Add + fused ReLU): bn5c_branch2c [n, 2, 2, 2048] + activation_45 [n, 2, 2, 2048] → [n, 2, 2, 2048]
-        addBackward(y: a_add_15, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 8192, relu: true, pool: pool)
+        reluBackward(y: a_add_15, dy: gradientSlot1, dx: gradientSlot1, count: n * 8192, accumulate: false, pool: pool)
         // bn5c_branch2c (BatchNormalization): res5c_branch2c [n, 2, 2, 2048] → [n, 2, 2, 2048]
-        batchNormBackward(x: a_res5c_branch2c, y: a_bn5c_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn5c_branch2c_gamma,
+        batchNormBackward(x: a_res5c_branch2c, y: a_bn5c_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5c_branch2c_gamma,
                           savedMean: bnMean_bn5c_branch2c, savedInvStd: bnInvStd_bn5c_branch2c, dGamma: g_bn5c_branch2c_gamma, dBeta: g_bn5c_branch2c_beta,
                           rows: n * 4, channels: 2048, relu: false, scratch: bnScratch, pool: pool)
         // res5c_branch2c (Conv2D): activation_47 [n, 2, 2, 512] → [n, 2, 2, 2048], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn5c_branch2b, weights: p_res5c_branch2c_kernel, dy: gradientSlot1, dWeights: g_res5c_branch2c_kernel, dBias: g_res5c_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn5c_branch2b, weights: p_res5c_branch2c_kernel, dy: gradientSlot0, dWeights: g_res5c_branch2c_kernel, dBias: g_res5c_branch2c_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 512, outH: 2, outW: 2, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn5c_branch2b (BatchNormalization + fused ReLU): res5c_branch2b [n, 2, 2, 512] → [n, 2, 2, 512]
-        batchNormBackward(x: a_res5c_branch2b, y: a_bn5c_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn5c_branch2b_gamma,
+        batchNormBackward(x: a_res5c_branch2b, y: a_bn5c_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn5c_branch2b_gamma,
                           savedMean: bnMean_bn5c_branch2b, savedInvStd: bnInvStd_bn5c_branch2b, dGamma: g_bn5c_branch2b_gamma, dBeta: g_bn5c_branch2b_beta,
                           rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool)
         // res5c_branch2b (Conv2D): activation_46 [n, 2, 2, 512] → [n, 2, 2, 512], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn5c_branch2a, weights: p_res5c_branch2b_kernel, dy: gradientSlot1, dWeights: g_res5c_branch2b_kernel, dBias: g_res5c_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn5c_branch2a, weights: p_res5c_branch2b_kernel, dy: gradientSlot0, dWeights: g_res5c_branch2b_kernel, dBias: g_res5c_branch2b_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 512, outH: 2, outW: 2, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn5c_branch2a (BatchNormalization + fused ReLU): res5c_branch2a [n, 2, 2, 512] → [n, 2, 2, 512]
-        batchNormBackward(x: a_res5c_branch2a, y: a_bn5c_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn5c_branch2a_gamma,
+        batchNormBackward(x: a_res5c_branch2a, y: a_bn5c_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn5c_branch2a_gamma,
                           savedMean: bnMean_bn5c_branch2a, savedInvStd: bnInvStd_bn5c_branch2a, dGamma: g_bn5c_branch2a_gamma, dBeta: g_bn5c_branch2a_beta,
                           rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool)
         // res5c_branch2a (Conv2D): activation_45 [n, 2, 2, 2048] → [n, 2, 2, 512], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add_14, weights: p_res5c_branch2a_kernel, dy: gradientSlot1, dWeights: g_res5c_branch2a_kernel, dBias: g_res5c_branch2a_bias,
-                       dx: gradientSlot2, accumulate: true, count: n,
+        conv2DBackward(x: a_add_14, weights: p_res5c_branch2a_kernel, dy: gradientSlot0, dWeights: g_res5c_branch2a_kernel, dBias: g_res5c_branch2a_bias,
+                       dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 2048, outH: 2, outW: 2, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_14 (Add + fused ReLU): bn5b_branch2c [n, 2, 2, 2048] + activation_42 [n, 2, 2, 2048] → [n, 2, 2, 2048]
-        addBackward(y: a_add_14, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 8192, relu: true, pool: pool)
+        reluBackward(y: a_add_14, dy: gradientSlot1, dx: gradientSlot1, count: n * 8192, accumulate: false, pool: pool)
         // bn5b_branch2c (BatchNormalization): res5b_branch2c [n, 2, 2, 2048] → [n, 2, 2, 2048]
-        batchNormBackward(x: a_res5b_branch2c, y: a_bn5b_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn5b_branch2c_gamma,
+        batchNormBackward(x: a_res5b_branch2c, y: a_bn5b_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5b_branch2c_gamma,
                           savedMean: bnMean_bn5b_branch2c, savedInvStd: bnInvStd_bn5b_branch2c, dGamma: g_bn5b_branch2c_gamma, dBeta: g_bn5b_branch2c_beta,
                           rows: n * 4, channels: 2048, relu: false, scratch: bnScratch, pool: pool)
         // res5b_branch2c (Conv2D): activation_44 [n, 2, 2, 512] → [n, 2, 2, 2048], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn5b_branch2b, weights: p_res5b_branch2c_kernel, dy: gradientSlot2, dWeights: g_res5b_branch2c_kernel, dBias: g_res5b_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn5b_branch2b, weights: p_res5b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res5b_branch2c_kernel, dBias: g_res5b_branch2c_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 512, outH: 2, outW: 2, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn5b_branch2b (BatchNormalization + fused ReLU): res5b_branch2b [n, 2, 2, 512] → [n, 2, 2, 512]
-        batchNormBackward(x: a_res5b_branch2b, y: a_bn5b_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn5b_branch2b_gamma,
+        batchNormBackward(x: a_res5b_branch2b, y: a_bn5b_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn5b_branch2b_gamma,
                           savedMean: bnMean_bn5b_branch2b, savedInvStd: bnInvStd_bn5b_branch2b, dGamma: g_bn5b_branch2b_gamma, dBeta: g_bn5b_branch2b_beta,
                           rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool)
         // res5b_branch2b (Conv2D): activation_43 [n, 2, 2, 512] → [n, 2, 2, 512], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn5b_branch2a, weights: p_res5b_branch2b_kernel, dy: gradientSlot2, dWeights: g_res5b_branch2b_kernel, dBias: g_res5b_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn5b_branch2a, weights: p_res5b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res5b_branch2b_kernel, dBias: g_res5b_branch2b_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 512, outH: 2, outW: 2, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn5b_branch2a (BatchNormalization + fused ReLU): res5b_branch2a [n, 2, 2, 512] → [n, 2, 2, 512]
-        batchNormBackward(x: a_res5b_branch2a, y: a_bn5b_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn5b_branch2a_gamma,
+        batchNormBackward(x: a_res5b_branch2a, y: a_bn5b_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn5b_branch2a_gamma,
                           savedMean: bnMean_bn5b_branch2a, savedInvStd: bnInvStd_bn5b_branch2a, dGamma: g_bn5b_branch2a_gamma, dBeta: g_bn5b_branch2a_beta,
                           rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool)
         // res5b_branch2a (Conv2D): activation_42 [n, 2, 2, 2048] → [n, 2, 2, 512], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add_13, weights: p_res5b_branch2a_kernel, dy: gradientSlot2, dWeights: g_res5b_branch2a_kernel, dBias: g_res5b_branch2a_bias,
+        conv2DBackward(x: a_add_13, weights: p_res5b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res5b_branch2a_kernel, dBias: g_res5b_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 2048, outH: 2, outW: 2, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_13 (Add + fused ReLU): bn5a_branch2c [n, 2, 2, 2048] + bn5a_branch1 [n, 2, 2, 2048] → [n, 2, 2, 2048]
-        addBackward(y: a_add_13, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 8192, relu: true, pool: pool)
+        reluBackward(y: a_add_13, dy: gradientSlot1, dx: gradientSlot1, count: n * 8192, accumulate: false, pool: pool)
         // bn5a_branch1 (BatchNormalization): res5a_branch1 [n, 2, 2, 2048] → [n, 2, 2, 2048]
-        batchNormBackward(x: a_res5a_branch1, y: a_bn5a_branch1, dy: gradientSlot2, dx: gradientSlot1, accumulate: false, gamma: p_bn5a_branch1_gamma,
+        batchNormBackward(x: a_res5a_branch1, y: a_bn5a_branch1, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5a_branch1_gamma,
                           savedMean: bnMean_bn5a_branch1, savedInvStd: bnInvStd_bn5a_branch1, dGamma: g_bn5a_branch1_gamma, dBeta: g_bn5a_branch1_beta,
                           rows: n * 4, channels: 2048, relu: false, scratch: bnScratch, pool: pool)
         // res5a_branch1 (Conv2D): activation_39 [n, 4, 4, 1024] → [n, 2, 2, 2048], 1×1/2 (im2col + GEMM)
-        conv2DBackward(x: a_add_12, weights: p_res5a_branch1_kernel, dy: gradientSlot1, dWeights: g_res5a_branch1_kernel, dBias: g_res5a_branch1_bias,
+        conv2DBackward(x: a_add_12, weights: p_res5a_branch1_kernel, dy: gradientSlot0, dWeights: g_res5a_branch1_kernel, dBias: g_res5a_branch1_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 1024, outH: 2, outW: 2, outC: 2048, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn5a_branch2c (BatchNormalization): res5a_branch2c [n, 2, 2, 2048] → [n, 2, 2, 2048]
-        batchNormBackward(x: a_res5a_branch2c, y: a_bn5a_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn5a_branch2c_gamma,
+        batchNormBackward(x: a_res5a_branch2c, y: a_bn5a_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5a_branch2c_gamma,
                           savedMean: bnMean_bn5a_branch2c, savedInvStd: bnInvStd_bn5a_branch2c, dGamma: g_bn5a_branch2c_gamma, dBeta: g_bn5a_branch2c_beta,
                           rows: n * 4, channels: 2048, relu: false, scratch: bnScratch, pool: pool)
         // res5a_branch2c (Conv2D): activation_41 [n, 2, 2, 512] → [n, 2, 2, 2048], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn5a_branch2b, weights: p_res5a_branch2c_kernel, dy: gradientSlot1, dWeights: g_res5a_branch2c_kernel, dBias: g_res5a_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn5a_branch2b, weights: p_res5a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res5a_branch2c_kernel, dBias: g_res5a_branch2c_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 512, outH: 2, outW: 2, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn5a_branch2b (BatchNormalization + fused ReLU): res5a_branch2b [n, 2, 2, 512] → [n, 2, 2, 512]
-        batchNormBackward(x: a_res5a_branch2b, y: a_bn5a_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn5a_branch2b_gamma,
+        batchNormBackward(x: a_res5a_branch2b, y: a_bn5a_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5a_branch2b_gamma,
                           savedMean: bnMean_bn5a_branch2b, savedInvStd: bnInvStd_bn5a_branch2b, dGamma: g_bn5a_branch2b_gamma, dBeta: g_bn5a_branch2b_beta,
                           rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool)
         // res5a_branch2b (Conv2D): activation_40 [n, 2, 2, 512] → [n, 2, 2, 512], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn5a_branch2a, weights: p_res5a_branch2b_kernel, dy: gradientSlot1, dWeights: g_res5a_branch2b_kernel, dBias: g_res5a_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn5a_branch2a, weights: p_res5a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res5a_branch2b_kernel, dBias: g_res5a_branch2b_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 512, outH: 2, outW: 2, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn5a_branch2a (BatchNormalization + fused ReLU): res5a_branch2a [n, 2, 2, 512] → [n, 2, 2, 512]
-        batchNormBackward(x: a_res5a_branch2a, y: a_bn5a_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn5a_branch2a_gamma,
+        batchNormBackward(x: a_res5a_branch2a, y: a_bn5a_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5a_branch2a_gamma,
                           savedMean: bnMean_bn5a_branch2a, savedInvStd: bnInvStd_bn5a_branch2a, dGamma: g_bn5a_branch2a_gamma, dBeta: g_bn5a_branch2a_beta,
                           rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool)
         // res5a_branch2a (Conv2D): activation_39 [n, 4, 4, 1024] → [n, 2, 2, 512], 1×1/2 (im2col + GEMM)
-        conv2DBackward(x: a_add_12, weights: p_res5a_branch2a_kernel, dy: gradientSlot1, dWeights: g_res5a_branch2a_kernel, dBias: g_res5a_branch2a_bias,
+        conv2DBackward(x: a_add_12, weights: p_res5a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res5a_branch2a_kernel, dBias: g_res5a_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 1024, outH: 2, outW: 2, outC: 512, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_12 (Add + fused ReLU): bn4f_branch2c [n, 4, 4, 1024] + activation_36 [n, 4, 4, 1024] → [n, 4, 4, 1024]
-        addBackward(y: a_add_12, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 16_384, relu: true, pool: pool)
+        reluBackward(y: a_add_12, dy: gradientSlot2, dx: gradientSlot2, count: n * 16_384, accumulate: false, pool: pool)
         // bn4f_branch2c (BatchNormalization): res4f_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
-        batchNormBackward(x: a_res4f_branch2c, y: a_bn4f_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn4f_branch2c_gamma,
+        batchNormBackward(x: a_res4f_branch2c, y: a_bn4f_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4f_branch2c_gamma,
                           savedMean: bnMean_bn4f_branch2c, savedInvStd: bnInvStd_bn4f_branch2c, dGamma: g_bn4f_branch2c_gamma, dBeta: g_bn4f_branch2c_beta,
                           rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
         // res4f_branch2c (Conv2D): activation_38 [n, 4, 4, 256] → [n, 4, 4, 1024], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn4f_branch2b, weights: p_res4f_branch2c_kernel, dy: gradientSlot2, dWeights: g_res4f_branch2c_kernel, dBias: g_res4f_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn4f_branch2b, weights: p_res4f_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4f_branch2c_kernel, dBias: g_res4f_branch2c_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn4f_branch2b (BatchNormalization + fused ReLU): res4f_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
-        batchNormBackward(x: a_res4f_branch2b, y: a_bn4f_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn4f_branch2b_gamma,
+        batchNormBackward(x: a_res4f_branch2b, y: a_bn4f_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4f_branch2b_gamma,
                           savedMean: bnMean_bn4f_branch2b, savedInvStd: bnInvStd_bn4f_branch2b, dGamma: g_bn4f_branch2b_gamma, dBeta: g_bn4f_branch2b_beta,
                           rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
         // res4f_branch2b (Conv2D): activation_37 [n, 4, 4, 256] → [n, 4, 4, 256], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn4f_branch2a, weights: p_res4f_branch2b_kernel, dy: gradientSlot2, dWeights: g_res4f_branch2b_kernel, dBias: g_res4f_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn4f_branch2a, weights: p_res4f_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4f_branch2b_kernel, dBias: g_res4f_branch2b_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn4f_branch2a (BatchNormalization + fused ReLU): res4f_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
-        batchNormBackward(x: a_res4f_branch2a, y: a_bn4f_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn4f_branch2a_gamma,
+        batchNormBackward(x: a_res4f_branch2a, y: a_bn4f_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4f_branch2a_gamma,
                           savedMean: bnMean_bn4f_branch2a, savedInvStd: bnInvStd_bn4f_branch2a, dGamma: g_bn4f_branch2a_gamma, dBeta: g_bn4f_branch2a_beta,
                           rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
         // res4f_branch2a (Conv2D): activation_36 [n, 4, 4, 1024] → [n, 4, 4, 256], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add_11, weights: p_res4f_branch2a_kernel, dy: gradientSlot2, dWeights: g_res4f_branch2a_kernel, dBias: g_res4f_branch2a_bias,
-                       dx: gradientSlot1, accumulate: true, count: n,
+        conv2DBackward(x: a_add_11, weights: p_res4f_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4f_branch2a_kernel, dBias: g_res4f_branch2a_bias,
+                       dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 1024, outH: 4, outW: 4, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_11 (Add + fused ReLU): bn4e_branch2c [n, 4, 4, 1024] + activation_33 [n, 4, 4, 1024] → [n, 4, 4, 1024]
-        addBackward(y: a_add_11, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 16_384, relu: true, pool: pool)
+        reluBackward(y: a_add_11, dy: gradientSlot2, dx: gradientSlot2, count: n * 16_384, accumulate: false, pool: pool)
         // bn4e_branch2c (BatchNormalization): res4e_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
-        batchNormBackward(x: a_res4e_branch2c, y: a_bn4e_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn4e_branch2c_gamma,
+        batchNormBackward(x: a_res4e_branch2c, y: a_bn4e_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4e_branch2c_gamma,
                           savedMean: bnMean_bn4e_branch2c, savedInvStd: bnInvStd_bn4e_branch2c, dGamma: g_bn4e_branch2c_gamma, dBeta: g_bn4e_branch2c_beta,
                           rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
         // res4e_branch2c (Conv2D): activation_35 [n, 4, 4, 256] → [n, 4, 4, 1024], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn4e_branch2b, weights: p_res4e_branch2c_kernel, dy: gradientSlot1, dWeights: g_res4e_branch2c_kernel, dBias: g_res4e_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn4e_branch2b, weights: p_res4e_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4e_branch2c_kernel, dBias: g_res4e_branch2c_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn4e_branch2b (BatchNormalization + fused ReLU): res4e_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
-        batchNormBackward(x: a_res4e_branch2b, y: a_bn4e_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn4e_branch2b_gamma,
+        batchNormBackward(x: a_res4e_branch2b, y: a_bn4e_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4e_branch2b_gamma,
                           savedMean: bnMean_bn4e_branch2b, savedInvStd: bnInvStd_bn4e_branch2b, dGamma: g_bn4e_branch2b_gamma, dBeta: g_bn4e_branch2b_beta,
                           rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
         // res4e_branch2b (Conv2D): activation_34 [n, 4, 4, 256] → [n, 4, 4, 256], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn4e_branch2a, weights: p_res4e_branch2b_kernel, dy: gradientSlot1, dWeights: g_res4e_branch2b_kernel, dBias: g_res4e_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn4e_branch2a, weights: p_res4e_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4e_branch2b_kernel, dBias: g_res4e_branch2b_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn4e_branch2a (BatchNormalization + fused ReLU): res4e_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
-        batchNormBackward(x: a_res4e_branch2a, y: a_bn4e_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn4e_branch2a_gamma,
+        batchNormBackward(x: a_res4e_branch2a, y: a_bn4e_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4e_branch2a_gamma,
                           savedMean: bnMean_bn4e_branch2a, savedInvStd: bnInvStd_bn4e_branch2a, dGamma: g_bn4e_branch2a_gamma, dBeta: g_bn4e_branch2a_beta,
                           rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
         // res4e_branch2a (Conv2D): activation_33 [n, 4, 4, 1024] → [n, 4, 4, 256], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add_10, weights: p_res4e_branch2a_kernel, dy: gradientSlot1, dWeights: g_res4e_branch2a_kernel, dBias: g_res4e_branch2a_bias,
+        conv2DBackward(x: a_add_10, weights: p_res4e_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4e_branch2a_kernel, dBias: g_res4e_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 1024, outH: 4, outW: 4, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_10 (Add + fused ReLU): bn4d_branch2c [n, 4, 4, 1024] + activation_30 [n, 4, 4, 1024] → [n, 4, 4, 1024]
-        addBackward(y: a_add_10, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 16_384, relu: true, pool: pool)
+        reluBackward(y: a_add_10, dy: gradientSlot2, dx: gradientSlot2, count: n * 16_384, accumulate: false, pool: pool)
         // bn4d_branch2c (BatchNormalization): res4d_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
-        batchNormBackward(x: a_res4d_branch2c, y: a_bn4d_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn4d_branch2c_gamma,
+        batchNormBackward(x: a_res4d_branch2c, y: a_bn4d_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4d_branch2c_gamma,
                           savedMean: bnMean_bn4d_branch2c, savedInvStd: bnInvStd_bn4d_branch2c, dGamma: g_bn4d_branch2c_gamma, dBeta: g_bn4d_branch2c_beta,
                           rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
         // res4d_branch2c (Conv2D): activation_32 [n, 4, 4, 256] → [n, 4, 4, 1024], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn4d_branch2b, weights: p_res4d_branch2c_kernel, dy: gradientSlot2, dWeights: g_res4d_branch2c_kernel, dBias: g_res4d_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn4d_branch2b, weights: p_res4d_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4d_branch2c_kernel, dBias: g_res4d_branch2c_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn4d_branch2b (BatchNormalization + fused ReLU): res4d_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
-        batchNormBackward(x: a_res4d_branch2b, y: a_bn4d_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn4d_branch2b_gamma,
+        batchNormBackward(x: a_res4d_branch2b, y: a_bn4d_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4d_branch2b_gamma,
                           savedMean: bnMean_bn4d_branch2b, savedInvStd: bnInvStd_bn4d_branch2b, dGamma: g_bn4d_branch2b_gamma, dBeta: g_bn4d_branch2b_beta,
                           rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
         // res4d_branch2b (Conv2D): activation_31 [n, 4, 4, 256] → [n, 4, 4, 256], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn4d_branch2a, weights: p_res4d_branch2b_kernel, dy: gradientSlot2, dWeights: g_res4d_branch2b_kernel, dBias: g_res4d_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn4d_branch2a, weights: p_res4d_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4d_branch2b_kernel, dBias: g_res4d_branch2b_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn4d_branch2a (BatchNormalization + fused ReLU): res4d_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
-        batchNormBackward(x: a_res4d_branch2a, y: a_bn4d_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn4d_branch2a_gamma,
+        batchNormBackward(x: a_res4d_branch2a, y: a_bn4d_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4d_branch2a_gamma,
                           savedMean: bnMean_bn4d_branch2a, savedInvStd: bnInvStd_bn4d_branch2a, dGamma: g_bn4d_branch2a_gamma, dBeta: g_bn4d_branch2a_beta,
                           rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
         // res4d_branch2a (Conv2D): activation_30 [n, 4, 4, 1024] → [n, 4, 4, 256], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add_9, weights: p_res4d_branch2a_kernel, dy: gradientSlot2, dWeights: g_res4d_branch2a_kernel, dBias: g_res4d_branch2a_bias,
-                       dx: gradientSlot1, accumulate: true, count: n,
+        conv2DBackward(x: a_add_9, weights: p_res4d_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4d_branch2a_kernel, dBias: g_res4d_branch2a_bias,
+                       dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 1024, outH: 4, outW: 4, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_9 (Add + fused ReLU): bn4c_branch2c [n, 4, 4, 1024] + activation_27 [n, 4, 4, 1024] → [n, 4, 4, 1024]
-        addBackward(y: a_add_9, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 16_384, relu: true, pool: pool)
+        reluBackward(y: a_add_9, dy: gradientSlot2, dx: gradientSlot2, count: n * 16_384, accumulate: false, pool: pool)
         // bn4c_branch2c (BatchNormalization): res4c_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
-        batchNormBackward(x: a_res4c_branch2c, y: a_bn4c_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn4c_branch2c_gamma,
+        batchNormBackward(x: a_res4c_branch2c, y: a_bn4c_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4c_branch2c_gamma,
                           savedMean: bnMean_bn4c_branch2c, savedInvStd: bnInvStd_bn4c_branch2c, dGamma: g_bn4c_branch2c_gamma, dBeta: g_bn4c_branch2c_beta,
                           rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
         // res4c_branch2c (Conv2D): activation_29 [n, 4, 4, 256] → [n, 4, 4, 1024], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn4c_branch2b, weights: p_res4c_branch2c_kernel, dy: gradientSlot1, dWeights: g_res4c_branch2c_kernel, dBias: g_res4c_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn4c_branch2b, weights: p_res4c_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4c_branch2c_kernel, dBias: g_res4c_branch2c_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn4c_branch2b (BatchNormalization + fused ReLU): res4c_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
-        batchNormBackward(x: a_res4c_branch2b, y: a_bn4c_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn4c_branch2b_gamma,
+        batchNormBackward(x: a_res4c_branch2b, y: a_bn4c_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4c_branch2b_gamma,
                           savedMean: bnMean_bn4c_branch2b, savedInvStd: bnInvStd_bn4c_branch2b, dGamma: g_bn4c_branch2b_gamma, dBeta: g_bn4c_branch2b_beta,
                           rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
         // res4c_branch2b (Conv2D): activation_28 [n, 4, 4, 256] → [n, 4, 4, 256], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn4c_branch2a, weights: p_res4c_branch2b_kernel, dy: gradientSlot1, dWeights: g_res4c_branch2b_kernel, dBias: g_res4c_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn4c_branch2a, weights: p_res4c_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4c_branch2b_kernel, dBias: g_res4c_branch2b_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn4c_branch2a (BatchNormalization + fused ReLU): res4c_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
-        batchNormBackward(x: a_res4c_branch2a, y: a_bn4c_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn4c_branch2a_gamma,
+        batchNormBackward(x: a_res4c_branch2a, y: a_bn4c_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4c_branch2a_gamma,
                           savedMean: bnMean_bn4c_branch2a, savedInvStd: bnInvStd_bn4c_branch2a, dGamma: g_bn4c_branch2a_gamma, dBeta: g_bn4c_branch2a_beta,
                           rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
         // res4c_branch2a (Conv2D): activation_27 [n, 4, 4, 1024] → [n, 4, 4, 256], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add_8, weights: p_res4c_branch2a_kernel, dy: gradientSlot1, dWeights: g_res4c_branch2a_kernel, dBias: g_res4c_branch2a_bias,
+        conv2DBackward(x: a_add_8, weights: p_res4c_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4c_branch2a_kernel, dBias: g_res4c_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 1024, outH: 4, outW: 4, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_8 (Add + fused ReLU): bn4b_branch2c [n, 4, 4, 1024] + activation_24 [n, 4, 4, 1024] → [n, 4, 4, 1024]
-        addBackward(y: a_add_8, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 16_384, relu: true, pool: pool)
+        reluBackward(y: a_add_8, dy: gradientSlot2, dx: gradientSlot2, count: n * 16_384, accumulate: false, pool: pool)
         // bn4b_branch2c (BatchNormalization): res4b_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
-        batchNormBackward(x: a_res4b_branch2c, y: a_bn4b_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn4b_branch2c_gamma,
+        batchNormBackward(x: a_res4b_branch2c, y: a_bn4b_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4b_branch2c_gamma,
                           savedMean: bnMean_bn4b_branch2c, savedInvStd: bnInvStd_bn4b_branch2c, dGamma: g_bn4b_branch2c_gamma, dBeta: g_bn4b_branch2c_beta,
                           rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
         // res4b_branch2c (Conv2D): activation_26 [n, 4, 4, 256] → [n, 4, 4, 1024], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn4b_branch2b, weights: p_res4b_branch2c_kernel, dy: gradientSlot2, dWeights: g_res4b_branch2c_kernel, dBias: g_res4b_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn4b_branch2b, weights: p_res4b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4b_branch2c_kernel, dBias: g_res4b_branch2c_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn4b_branch2b (BatchNormalization + fused ReLU): res4b_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
-        batchNormBackward(x: a_res4b_branch2b, y: a_bn4b_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn4b_branch2b_gamma,
+        batchNormBackward(x: a_res4b_branch2b, y: a_bn4b_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4b_branch2b_gamma,
                           savedMean: bnMean_bn4b_branch2b, savedInvStd: bnInvStd_bn4b_branch2b, dGamma: g_bn4b_branch2b_gamma, dBeta: g_bn4b_branch2b_beta,
                           rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
         // res4b_branch2b (Conv2D): activation_25 [n, 4, 4, 256] → [n, 4, 4, 256], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn4b_branch2a, weights: p_res4b_branch2b_kernel, dy: gradientSlot2, dWeights: g_res4b_branch2b_kernel, dBias: g_res4b_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn4b_branch2a, weights: p_res4b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4b_branch2b_kernel, dBias: g_res4b_branch2b_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn4b_branch2a (BatchNormalization + fused ReLU): res4b_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
-        batchNormBackward(x: a_res4b_branch2a, y: a_bn4b_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn4b_branch2a_gamma,
+        batchNormBackward(x: a_res4b_branch2a, y: a_bn4b_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4b_branch2a_gamma,
                           savedMean: bnMean_bn4b_branch2a, savedInvStd: bnInvStd_bn4b_branch2a, dGamma: g_bn4b_branch2a_gamma, dBeta: g_bn4b_branch2a_beta,
                           rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
         // res4b_branch2a (Conv2D): activation_24 [n, 4, 4, 1024] → [n, 4, 4, 256], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add_7, weights: p_res4b_branch2a_kernel, dy: gradientSlot2, dWeights: g_res4b_branch2a_kernel, dBias: g_res4b_branch2a_bias,
-                       dx: gradientSlot1, accumulate: true, count: n,
+        conv2DBackward(x: a_add_7, weights: p_res4b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4b_branch2a_kernel, dBias: g_res4b_branch2a_bias,
+                       dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 1024, outH: 4, outW: 4, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_7 (Add + fused ReLU): bn4a_branch2c [n, 4, 4, 1024] + bn4a_branch1 [n, 4, 4, 1024] → [n, 4, 4, 1024]
-        addBackward(y: a_add_7, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 16_384, relu: true, pool: pool)
+        reluBackward(y: a_add_7, dy: gradientSlot2, dx: gradientSlot2, count: n * 16_384, accumulate: false, pool: pool)
         // bn4a_branch1 (BatchNormalization): res4a_branch1 [n, 4, 4, 1024] → [n, 4, 4, 1024]
-        batchNormBackward(x: a_res4a_branch1, y: a_bn4a_branch1, dy: gradientSlot2, dx: gradientSlot1, accumulate: false, gamma: p_bn4a_branch1_gamma,
+        batchNormBackward(x: a_res4a_branch1, y: a_bn4a_branch1, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4a_branch1_gamma,
                           savedMean: bnMean_bn4a_branch1, savedInvStd: bnInvStd_bn4a_branch1, dGamma: g_bn4a_branch1_gamma, dBeta: g_bn4a_branch1_beta,
                           rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
         // res4a_branch1 (Conv2D): activation_21 [n, 8, 8, 512] → [n, 4, 4, 1024], 1×1/2 (im2col + GEMM)
-        conv2DBackward(x: a_add_6, weights: p_res4a_branch1_kernel, dy: gradientSlot1, dWeights: g_res4a_branch1_kernel, dBias: g_res4a_branch1_bias,
-                       dx: gradientSlot2, accumulate: false, count: n,
+        conv2DBackward(x: a_add_6, weights: p_res4a_branch1_kernel, dy: gradientSlot0, dWeights: g_res4a_branch1_kernel, dBias: g_res4a_branch1_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 512, outH: 4, outW: 4, outC: 1024, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn4a_branch2c (BatchNormalization): res4a_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
-        batchNormBackward(x: a_res4a_branch2c, y: a_bn4a_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn4a_branch2c_gamma,
+        batchNormBackward(x: a_res4a_branch2c, y: a_bn4a_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4a_branch2c_gamma,
                           savedMean: bnMean_bn4a_branch2c, savedInvStd: bnInvStd_bn4a_branch2c, dGamma: g_bn4a_branch2c_gamma, dBeta: g_bn4a_branch2c_beta,
                           rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
         // res4a_branch2c (Conv2D): activation_23 [n, 4, 4, 256] → [n, 4, 4, 1024], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn4a_branch2b, weights: p_res4a_branch2c_kernel, dy: gradientSlot1, dWeights: g_res4a_branch2c_kernel, dBias: g_res4a_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn4a_branch2b, weights: p_res4a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4a_branch2c_kernel, dBias: g_res4a_branch2c_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn4a_branch2b (BatchNormalization + fused ReLU): res4a_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
-        batchNormBackward(x: a_res4a_branch2b, y: a_bn4a_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn4a_branch2b_gamma,
+        batchNormBackward(x: a_res4a_branch2b, y: a_bn4a_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4a_branch2b_gamma,
                           savedMean: bnMean_bn4a_branch2b, savedInvStd: bnInvStd_bn4a_branch2b, dGamma: g_bn4a_branch2b_gamma, dBeta: g_bn4a_branch2b_beta,
                           rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
         // res4a_branch2b (Conv2D): activation_22 [n, 4, 4, 256] → [n, 4, 4, 256], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn4a_branch2a, weights: p_res4a_branch2b_kernel, dy: gradientSlot1, dWeights: g_res4a_branch2b_kernel, dBias: g_res4a_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn4a_branch2a, weights: p_res4a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4a_branch2b_kernel, dBias: g_res4a_branch2b_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn4a_branch2a (BatchNormalization + fused ReLU): res4a_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
-        batchNormBackward(x: a_res4a_branch2a, y: a_bn4a_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn4a_branch2a_gamma,
+        batchNormBackward(x: a_res4a_branch2a, y: a_bn4a_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4a_branch2a_gamma,
                           savedMean: bnMean_bn4a_branch2a, savedInvStd: bnInvStd_bn4a_branch2a, dGamma: g_bn4a_branch2a_gamma, dBeta: g_bn4a_branch2a_beta,
                           rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
         // res4a_branch2a (Conv2D): activation_21 [n, 8, 8, 512] → [n, 4, 4, 256], 1×1/2 (im2col + GEMM)
-        conv2DBackward(x: a_add_6, weights: p_res4a_branch2a_kernel, dy: gradientSlot1, dWeights: g_res4a_branch2a_kernel, dBias: g_res4a_branch2a_bias,
-                       dx: gradientSlot2, accumulate: true, count: n,
+        conv2DBackward(x: a_add_6, weights: p_res4a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4a_branch2a_kernel, dBias: g_res4a_branch2a_bias,
+                       dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 512, outH: 4, outW: 4, outC: 256, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_6 (Add + fused ReLU): bn3d_branch2c [n, 8, 8, 512] + activation_18 [n, 8, 8, 512] → [n, 8, 8, 512]
-        addBackward(y: a_add_6, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 32_768, relu: true, pool: pool)
+        reluBackward(y: a_add_6, dy: gradientSlot1, dx: gradientSlot1, count: n * 32_768, accumulate: false, pool: pool)
         // bn3d_branch2c (BatchNormalization): res3d_branch2c [n, 8, 8, 512] → [n, 8, 8, 512]
-        batchNormBackward(x: a_res3d_branch2c, y: a_bn3d_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3d_branch2c_gamma,
+        batchNormBackward(x: a_res3d_branch2c, y: a_bn3d_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3d_branch2c_gamma,
                           savedMean: bnMean_bn3d_branch2c, savedInvStd: bnInvStd_bn3d_branch2c, dGamma: g_bn3d_branch2c_gamma, dBeta: g_bn3d_branch2c_beta,
                           rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool)
         // res3d_branch2c (Conv2D): activation_20 [n, 8, 8, 128] → [n, 8, 8, 512], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn3d_branch2b, weights: p_res3d_branch2c_kernel, dy: gradientSlot2, dWeights: g_res3d_branch2c_kernel, dBias: g_res3d_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3d_branch2b, weights: p_res3d_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3d_branch2c_kernel, dBias: g_res3d_branch2c_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3d_branch2b (BatchNormalization + fused ReLU): res3d_branch2b [n, 8, 8, 128] → [n, 8, 8, 128]
-        batchNormBackward(x: a_res3d_branch2b, y: a_bn3d_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3d_branch2b_gamma,
+        batchNormBackward(x: a_res3d_branch2b, y: a_bn3d_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3d_branch2b_gamma,
                           savedMean: bnMean_bn3d_branch2b, savedInvStd: bnInvStd_bn3d_branch2b, dGamma: g_bn3d_branch2b_gamma, dBeta: g_bn3d_branch2b_beta,
                           rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
         // res3d_branch2b (Conv2D): activation_19 [n, 8, 8, 128] → [n, 8, 8, 128], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn3d_branch2a, weights: p_res3d_branch2b_kernel, dy: gradientSlot2, dWeights: g_res3d_branch2b_kernel, dBias: g_res3d_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3d_branch2a, weights: p_res3d_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3d_branch2b_kernel, dBias: g_res3d_branch2b_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3d_branch2a (BatchNormalization + fused ReLU): res3d_branch2a [n, 8, 8, 128] → [n, 8, 8, 128]
-        batchNormBackward(x: a_res3d_branch2a, y: a_bn3d_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3d_branch2a_gamma,
+        batchNormBackward(x: a_res3d_branch2a, y: a_bn3d_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3d_branch2a_gamma,
                           savedMean: bnMean_bn3d_branch2a, savedInvStd: bnInvStd_bn3d_branch2a, dGamma: g_bn3d_branch2a_gamma, dBeta: g_bn3d_branch2a_beta,
                           rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
         // res3d_branch2a (Conv2D): activation_18 [n, 8, 8, 512] → [n, 8, 8, 128], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add_5, weights: p_res3d_branch2a_kernel, dy: gradientSlot2, dWeights: g_res3d_branch2a_kernel, dBias: g_res3d_branch2a_bias,
+        conv2DBackward(x: a_add_5, weights: p_res3d_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3d_branch2a_kernel, dBias: g_res3d_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 512, outH: 8, outW: 8, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_5 (Add + fused ReLU): bn3c_branch2c [n, 8, 8, 512] + activation_15 [n, 8, 8, 512] → [n, 8, 8, 512]
-        addBackward(y: a_add_5, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 32_768, relu: true, pool: pool)
+        reluBackward(y: a_add_5, dy: gradientSlot1, dx: gradientSlot1, count: n * 32_768, accumulate: false, pool: pool)
         // bn3c_branch2c (BatchNormalization): res3c_branch2c [n, 8, 8, 512] → [n, 8, 8, 512]
-        batchNormBackward(x: a_res3c_branch2c, y: a_bn3c_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3c_branch2c_gamma,
+        batchNormBackward(x: a_res3c_branch2c, y: a_bn3c_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3c_branch2c_gamma,
                           savedMean: bnMean_bn3c_branch2c, savedInvStd: bnInvStd_bn3c_branch2c, dGamma: g_bn3c_branch2c_gamma, dBeta: g_bn3c_branch2c_beta,
                           rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool)
         // res3c_branch2c (Conv2D): activation_17 [n, 8, 8, 128] → [n, 8, 8, 512], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn3c_branch2b, weights: p_res3c_branch2c_kernel, dy: gradientSlot1, dWeights: g_res3c_branch2c_kernel, dBias: g_res3c_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3c_branch2b, weights: p_res3c_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3c_branch2c_kernel, dBias: g_res3c_branch2c_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3c_branch2b (BatchNormalization + fused ReLU): res3c_branch2b [n, 8, 8, 128] → [n, 8, 8, 128]
-        batchNormBackward(x: a_res3c_branch2b, y: a_bn3c_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3c_branch2b_gamma,
+        batchNormBackward(x: a_res3c_branch2b, y: a_bn3c_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3c_branch2b_gamma,
                           savedMean: bnMean_bn3c_branch2b, savedInvStd: bnInvStd_bn3c_branch2b, dGamma: g_bn3c_branch2b_gamma, dBeta: g_bn3c_branch2b_beta,
                           rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
         // res3c_branch2b (Conv2D): activation_16 [n, 8, 8, 128] → [n, 8, 8, 128], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn3c_branch2a, weights: p_res3c_branch2b_kernel, dy: gradientSlot1, dWeights: g_res3c_branch2b_kernel, dBias: g_res3c_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3c_branch2a, weights: p_res3c_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3c_branch2b_kernel, dBias: g_res3c_branch2b_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3c_branch2a (BatchNormalization + fused ReLU): res3c_branch2a [n, 8, 8, 128] → [n, 8, 8, 128]
-        batchNormBackward(x: a_res3c_branch2a, y: a_bn3c_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3c_branch2a_gamma,
+        batchNormBackward(x: a_res3c_branch2a, y: a_bn3c_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3c_branch2a_gamma,
                           savedMean: bnMean_bn3c_branch2a, savedInvStd: bnInvStd_bn3c_branch2a, dGamma: g_bn3c_branch2a_gamma, dBeta: g_bn3c_branch2a_beta,
                           rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
         // res3c_branch2a (Conv2D): activation_15 [n, 8, 8, 512] → [n, 8, 8, 128], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add_4, weights: p_res3c_branch2a_kernel, dy: gradientSlot1, dWeights: g_res3c_branch2a_kernel, dBias: g_res3c_branch2a_bias,
-                       dx: gradientSlot2, accumulate: true, count: n,
+        conv2DBackward(x: a_add_4, weights: p_res3c_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3c_branch2a_kernel, dBias: g_res3c_branch2a_bias,
+                       dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 512, outH: 8, outW: 8, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_4 (Add + fused ReLU): bn3b_branch2c [n, 8, 8, 512] + activation_12 [n, 8, 8, 512] → [n, 8, 8, 512]
-        addBackward(y: a_add_4, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 32_768, relu: true, pool: pool)
+        reluBackward(y: a_add_4, dy: gradientSlot1, dx: gradientSlot1, count: n * 32_768, accumulate: false, pool: pool)
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 8, 8, 512] → [n, 8, 8, 512]
-        batchNormBackward(x: a_res3b_branch2c, y: a_bn3b_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3b_branch2c_gamma,
+        batchNormBackward(x: a_res3b_branch2c, y: a_bn3b_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2c_gamma,
                           savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, dGamma: g_bn3b_branch2c_gamma, dBeta: g_bn3b_branch2c_beta,
                           rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool)
         // res3b_branch2c (Conv2D): activation_14 [n, 8, 8, 128] → [n, 8, 8, 512], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, dy: gradientSlot2, dWeights: g_res3b_branch2c_kernel, dBias: g_res3b_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2c_kernel, dBias: g_res3b_branch2c_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 8, 8, 128] → [n, 8, 8, 128]
-        batchNormBackward(x: a_res3b_branch2b, y: a_bn3b_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3b_branch2b_gamma,
+        batchNormBackward(x: a_res3b_branch2b, y: a_bn3b_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2b_gamma,
                           savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, dGamma: g_bn3b_branch2b_gamma, dBeta: g_bn3b_branch2b_beta,
                           rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
         // res3b_branch2b (Conv2D): activation_13 [n, 8, 8, 128] → [n, 8, 8, 128], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, dy: gradientSlot2, dWeights: g_res3b_branch2b_kernel, dBias: g_res3b_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2b_kernel, dBias: g_res3b_branch2b_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 8, 8, 128] → [n, 8, 8, 128]
-        batchNormBackward(x: a_res3b_branch2a, y: a_bn3b_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3b_branch2a_gamma,
+        batchNormBackward(x: a_res3b_branch2a, y: a_bn3b_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2a_gamma,
                           savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, dGamma: g_bn3b_branch2a_gamma, dBeta: g_bn3b_branch2a_beta,
                           rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
         // res3b_branch2a (Conv2D): activation_12 [n, 8, 8, 512] → [n, 8, 8, 128], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add_3, weights: p_res3b_branch2a_kernel, dy: gradientSlot2, dWeights: g_res3b_branch2a_kernel, dBias: g_res3b_branch2a_bias,
+        conv2DBackward(x: a_add_3, weights: p_res3b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2a_kernel, dBias: g_res3b_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 512, outH: 8, outW: 8, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_3 (Add + fused ReLU): bn3a_branch2c [n, 8, 8, 512] + bn3a_branch1 [n, 8, 8, 512] → [n, 8, 8, 512]
-        addBackward(y: a_add_3, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 32_768, relu: true, pool: pool)
+        reluBackward(y: a_add_3, dy: gradientSlot1, dx: gradientSlot1, count: n * 32_768, accumulate: false, pool: pool)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 8, 8, 512] → [n, 8, 8, 512]
-        batchNormBackward(x: a_res3a_branch1, y: a_bn3a_branch1, dy: gradientSlot2, dx: gradientSlot1, accumulate: false, gamma: p_bn3a_branch1_gamma,
+        batchNormBackward(x: a_res3a_branch1, y: a_bn3a_branch1, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch1_gamma,
                           savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, dGamma: g_bn3a_branch1_gamma, dBeta: g_bn3a_branch1_beta,
                           rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool)
         // res3a_branch1 (Conv2D): activation_9 [n, 15, 15, 256] → [n, 8, 8, 512], 1×1/2 (im2col + GEMM)
-        conv2DBackward(x: a_add_2, weights: p_res3a_branch1_kernel, dy: gradientSlot1, dWeights: g_res3a_branch1_kernel, dBias: g_res3a_branch1_bias,
+        conv2DBackward(x: a_add_2, weights: p_res3a_branch1_kernel, dy: gradientSlot0, dWeights: g_res3a_branch1_kernel, dBias: g_res3a_branch1_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 256, outH: 8, outW: 8, outC: 512, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 8, 8, 512] → [n, 8, 8, 512]
-        batchNormBackward(x: a_res3a_branch2c, y: a_bn3a_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3a_branch2c_gamma,
+        batchNormBackward(x: a_res3a_branch2c, y: a_bn3a_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2c_gamma,
                           savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, dGamma: g_bn3a_branch2c_gamma, dBeta: g_bn3a_branch2c_beta,
                           rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool)
         // res3a_branch2c (Conv2D): activation_11 [n, 8, 8, 128] → [n, 8, 8, 512], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, dy: gradientSlot1, dWeights: g_res3a_branch2c_kernel, dBias: g_res3a_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2c_kernel, dBias: g_res3a_branch2c_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 8, 8, 128] → [n, 8, 8, 128]
-        batchNormBackward(x: a_res3a_branch2b, y: a_bn3a_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3a_branch2b_gamma,
+        batchNormBackward(x: a_res3a_branch2b, y: a_bn3a_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2b_gamma,
                           savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, dGamma: g_bn3a_branch2b_gamma, dBeta: g_bn3a_branch2b_beta,
                           rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
         // res3a_branch2b (Conv2D): activation_10 [n, 8, 8, 128] → [n, 8, 8, 128], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, dy: gradientSlot1, dWeights: g_res3a_branch2b_kernel, dBias: g_res3a_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2b_kernel, dBias: g_res3a_branch2b_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 8, 8, 128] → [n, 8, 8, 128]
-        batchNormBackward(x: a_res3a_branch2a, y: a_bn3a_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3a_branch2a_gamma,
+        batchNormBackward(x: a_res3a_branch2a, y: a_bn3a_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2a_gamma,
                           savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, dGamma: g_bn3a_branch2a_gamma, dBeta: g_bn3a_branch2a_beta,
                           rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
         // res3a_branch2a (Conv2D): activation_9 [n, 15, 15, 256] → [n, 8, 8, 128], 1×1/2 (im2col + GEMM)
-        conv2DBackward(x: a_add_2, weights: p_res3a_branch2a_kernel, dy: gradientSlot1, dWeights: g_res3a_branch2a_kernel, dBias: g_res3a_branch2a_bias,
+        conv2DBackward(x: a_add_2, weights: p_res3a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2a_kernel, dBias: g_res3a_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 256, outH: 8, outW: 8, outC: 128, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_2 (Add + fused ReLU): bn2c_branch2c [n, 15, 15, 256] + activation_6 [n, 15, 15, 256] → [n, 15, 15, 256]
-        addBackward(y: a_add_2, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 57_600, relu: true, pool: pool)
+        reluBackward(y: a_add_2, dy: gradientSlot2, dx: gradientSlot2, count: n * 57_600, accumulate: false, pool: pool)
         // bn2c_branch2c (BatchNormalization): res2c_branch2c [n, 15, 15, 256] → [n, 15, 15, 256]
-        batchNormBackward(x: a_res2c_branch2c, y: a_bn2c_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2c_branch2c_gamma,
+        batchNormBackward(x: a_res2c_branch2c, y: a_bn2c_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2c_branch2c_gamma,
                           savedMean: bnMean_bn2c_branch2c, savedInvStd: bnInvStd_bn2c_branch2c, dGamma: g_bn2c_branch2c_gamma, dBeta: g_bn2c_branch2c_beta,
                           rows: n * 225, channels: 256, relu: false, scratch: bnScratch, pool: pool)
         // res2c_branch2c (Conv2D): activation_8 [n, 15, 15, 64] → [n, 15, 15, 256], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn2c_branch2b, weights: p_res2c_branch2c_kernel, dy: gradientSlot2, dWeights: g_res2c_branch2c_kernel, dBias: g_res2c_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn2c_branch2b, weights: p_res2c_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2c_branch2c_kernel, dBias: g_res2c_branch2c_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2c_branch2b (BatchNormalization + fused ReLU): res2c_branch2b [n, 15, 15, 64] → [n, 15, 15, 64]
-        batchNormBackward(x: a_res2c_branch2b, y: a_bn2c_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2c_branch2b_gamma,
+        batchNormBackward(x: a_res2c_branch2b, y: a_bn2c_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2c_branch2b_gamma,
                           savedMean: bnMean_bn2c_branch2b, savedInvStd: bnInvStd_bn2c_branch2b, dGamma: g_bn2c_branch2b_gamma, dBeta: g_bn2c_branch2b_beta,
                           rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool)
         // res2c_branch2b (Conv2D): activation_7 [n, 15, 15, 64] → [n, 15, 15, 64], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn2c_branch2a, weights: p_res2c_branch2b_kernel, dy: gradientSlot2, dWeights: g_res2c_branch2b_kernel, dBias: g_res2c_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn2c_branch2a, weights: p_res2c_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2c_branch2b_kernel, dBias: g_res2c_branch2b_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn2c_branch2a (BatchNormalization + fused ReLU): res2c_branch2a [n, 15, 15, 64] → [n, 15, 15, 64]
-        batchNormBackward(x: a_res2c_branch2a, y: a_bn2c_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2c_branch2a_gamma,
+        batchNormBackward(x: a_res2c_branch2a, y: a_bn2c_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2c_branch2a_gamma,
                           savedMean: bnMean_bn2c_branch2a, savedInvStd: bnInvStd_bn2c_branch2a, dGamma: g_bn2c_branch2a_gamma, dBeta: g_bn2c_branch2a_beta,
                           rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool)
         // res2c_branch2a (Conv2D): activation_6 [n, 15, 15, 256] → [n, 15, 15, 64], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add_1, weights: p_res2c_branch2a_kernel, dy: gradientSlot2, dWeights: g_res2c_branch2a_kernel, dBias: g_res2c_branch2a_bias,
-                       dx: gradientSlot1, accumulate: true, count: n,
+        conv2DBackward(x: a_add_1, weights: p_res2c_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2c_branch2a_kernel, dBias: g_res2c_branch2a_bias,
+                       dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 256, outH: 15, outW: 15, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 15, 15, 256] + activation_3 [n, 15, 15, 256] → [n, 15, 15, 256]
-        addBackward(y: a_add_1, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 57_600, relu: true, pool: pool)
+        reluBackward(y: a_add_1, dy: gradientSlot2, dx: gradientSlot2, count: n * 57_600, accumulate: false, pool: pool)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 15, 15, 256] → [n, 15, 15, 256]
-        batchNormBackward(x: a_res2b_branch2c, y: a_bn2b_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2c_gamma,
+        batchNormBackward(x: a_res2b_branch2c, y: a_bn2b_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2c_gamma,
                           savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, dGamma: g_bn2b_branch2c_gamma, dBeta: g_bn2b_branch2c_beta,
                           rows: n * 225, channels: 256, relu: false, scratch: bnScratch, pool: pool)
         // res2b_branch2c (Conv2D): activation_5 [n, 15, 15, 64] → [n, 15, 15, 256], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2c_kernel, dBias: g_res2b_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2c_kernel, dBias: g_res2b_branch2c_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 15, 15, 64] → [n, 15, 15, 64]
-        batchNormBackward(x: a_res2b_branch2b, y: a_bn2b_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2b_gamma,
+        batchNormBackward(x: a_res2b_branch2b, y: a_bn2b_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2b_gamma,
                           savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, dGamma: g_bn2b_branch2b_gamma, dBeta: g_bn2b_branch2b_beta,
                           rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool)
         // res2b_branch2b (Conv2D): activation_4 [n, 15, 15, 64] → [n, 15, 15, 64], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2b_kernel, dBias: g_res2b_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2b_kernel, dBias: g_res2b_branch2b_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 15, 15, 64] → [n, 15, 15, 64]
-        batchNormBackward(x: a_res2b_branch2a, y: a_bn2b_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2a_gamma,
+        batchNormBackward(x: a_res2b_branch2a, y: a_bn2b_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2a_gamma,
                           savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, dGamma: g_bn2b_branch2a_gamma, dBeta: g_bn2b_branch2a_beta,
                           rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool)
         // res2b_branch2a (Conv2D): activation_3 [n, 15, 15, 256] → [n, 15, 15, 64], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add, weights: p_res2b_branch2a_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2a_kernel, dBias: g_res2b_branch2a_bias,
+        conv2DBackward(x: a_add, weights: p_res2b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2a_kernel, dBias: g_res2b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 256, outH: 15, outW: 15, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add (Add + fused ReLU): bn2a_branch2c [n, 15, 15, 256] + bn2a_branch1 [n, 15, 15, 256] → [n, 15, 15, 256]
-        addBackward(y: a_add, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 57_600, relu: true, pool: pool)
+        reluBackward(y: a_add, dy: gradientSlot2, dx: gradientSlot2, count: n * 57_600, accumulate: false, pool: pool)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 15, 15, 256] → [n, 15, 15, 256]
-        batchNormBackward(x: a_res2a_branch1, y: a_bn2a_branch1, dy: gradientSlot1, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch1_gamma,
+        batchNormBackward(x: a_res2a_branch1, y: a_bn2a_branch1, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch1_gamma,
                           savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, dGamma: g_bn2a_branch1_gamma, dBeta: g_bn2a_branch1_beta,
                           rows: n * 225, channels: 256, relu: false, scratch: bnScratch, pool: pool)
         // res2a_branch1 (Conv2D): max_pooling2d [n, 15, 15, 64] → [n, 15, 15, 256], 1×1/1 (GEMM)
-        conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, dy: gradientSlot2, dWeights: g_res2a_branch1_kernel, dBias: g_res2a_branch1_bias,
+        conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, dy: gradientSlot0, dWeights: g_res2a_branch1_kernel, dBias: g_res2a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 15, 15, 256] → [n, 15, 15, 256]
-        batchNormBackward(x: a_res2a_branch2c, y: a_bn2a_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2c_gamma,
+        batchNormBackward(x: a_res2a_branch2c, y: a_bn2a_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2c_gamma,
                           savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, dGamma: g_bn2a_branch2c_gamma, dBeta: g_bn2a_branch2c_beta,
                           rows: n * 225, channels: 256, relu: false, scratch: bnScratch, pool: pool)
         // res2a_branch2c (Conv2D): activation_2 [n, 15, 15, 64] → [n, 15, 15, 256], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2c_kernel, dBias: g_res2a_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2c_kernel, dBias: g_res2a_branch2c_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 15, 15, 64] → [n, 15, 15, 64]
-        batchNormBackward(x: a_res2a_branch2b, y: a_bn2a_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2b_gamma,
+        batchNormBackward(x: a_res2a_branch2b, y: a_bn2a_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2b_gamma,
                           savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, dGamma: g_bn2a_branch2b_gamma, dBeta: g_bn2a_branch2b_beta,
                           rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool)
         // res2a_branch2b (Conv2D): activation_1 [n, 15, 15, 64] → [n, 15, 15, 64], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2b_kernel, dBias: g_res2a_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2b_kernel, dBias: g_res2a_branch2b_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 15, 15, 64] → [n, 15, 15, 64]
-        batchNormBackward(x: a_res2a_branch2a, y: a_bn2a_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2a_gamma,
+        batchNormBackward(x: a_res2a_branch2a, y: a_bn2a_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2a_gamma,
                           savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, dGamma: g_bn2a_branch2a_gamma, dBeta: g_bn2a_branch2a_beta,
                           rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 15, 15, 64] → [n, 15, 15, 64], 1×1/1 (GEMM)
-        conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2a_kernel, dBias: g_res2a_branch2a_bias,
+        conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2a_kernel, dBias: g_res2a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // max_pooling2d (MaxPooling2D): activation [n, 32, 32, 64] → [n, 15, 15, 64]

@@ -720,127 +720,123 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // avg_pool (AveragePooling2D): activation_12 [n, 4, 4, 32] → [n, 2, 2, 32]
         avgPoolBackward(gradientSlot0, gradientSlot1, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), accumulate: false, pool: pool)
         // add_3 (Add + fused ReLU): bn3b_branch2c [n, 4, 4, 32] + activation_9 [n, 4, 4, 32] → [n, 4, 4, 32]
-        addBackward(y: a_add_3, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 512, relu: true, pool: pool)
+        reluBackward(y: a_add_3, dy: gradientSlot1, dx: gradientSlot1, count: n * 512, accumulate: false, pool: pool)
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
-        batchNormBackward(x: a_res3b_branch2c, y: a_bn3b_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3b_branch2c_gamma,
+        batchNormBackward(x: a_res3b_branch2c, y: a_bn3b_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2c_gamma,
                           savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, dGamma: g_bn3b_branch2c_gamma, dBeta: g_bn3b_branch2c_beta,
                           rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
         // res3b_branch2c (Conv2D): activation_11 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, dy: gradientSlot1, dWeights: g_res3b_branch2c_kernel, dBias: g_res3b_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2c_kernel, dBias: g_res3b_branch2c_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
-        batchNormBackward(x: a_res3b_branch2b, y: a_bn3b_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3b_branch2b_gamma,
+        batchNormBackward(x: a_res3b_branch2b, y: a_bn3b_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2b_gamma,
                           savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, dGamma: g_bn3b_branch2b_gamma, dBeta: g_bn3b_branch2b_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3b_branch2b (Conv2D): activation_10 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, dy: gradientSlot1, dWeights: g_res3b_branch2b_kernel, dBias: g_res3b_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2b_kernel, dBias: g_res3b_branch2b_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
-        batchNormBackward(x: a_res3b_branch2a, y: a_bn3b_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3b_branch2a_gamma,
+        batchNormBackward(x: a_res3b_branch2a, y: a_bn3b_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2a_gamma,
                           savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, dGamma: g_bn3b_branch2a_gamma, dBeta: g_bn3b_branch2a_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3b_branch2a (Conv2D): activation_9 [n, 4, 4, 32] → [n, 4, 4, 8], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add_2, weights: p_res3b_branch2a_kernel, dy: gradientSlot1, dWeights: g_res3b_branch2a_kernel, dBias: g_res3b_branch2a_bias,
-                       dx: gradientSlot2, accumulate: true, count: n,
+        conv2DBackward(x: a_add_2, weights: p_res3b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2a_kernel, dBias: g_res3b_branch2a_bias,
+                       dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_2 (Add + fused ReLU): bn3a_branch2c [n, 4, 4, 32] + bn3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
-        addBackward(y: a_add_2, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 512, relu: true, pool: pool)
+        reluBackward(y: a_add_2, dy: gradientSlot1, dx: gradientSlot1, count: n * 512, accumulate: false, pool: pool)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
-        batchNormBackward(x: a_res3a_branch1, y: a_bn3a_branch1, dy: gradientSlot1, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch1_gamma,
+        batchNormBackward(x: a_res3a_branch1, y: a_bn3a_branch1, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch1_gamma,
                           savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, dGamma: g_bn3a_branch1_gamma, dBeta: g_bn3a_branch1_beta,
                           rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
         // res3a_branch1 (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 32], 1×1/2 (im2col + GEMM)
-        conv2DBackward(x: a_add_1, weights: p_res3a_branch1_kernel, dy: gradientSlot2, dWeights: g_res3a_branch1_kernel, dBias: g_res3a_branch1_bias,
-                       dx: gradientSlot1, accumulate: false, count: n,
+        conv2DBackward(x: a_add_1, weights: p_res3a_branch1_kernel, dy: gradientSlot0, dWeights: g_res3a_branch1_kernel, dBias: g_res3a_branch1_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
-        batchNormBackward(x: a_res3a_branch2c, y: a_bn3a_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch2c_gamma,
+        batchNormBackward(x: a_res3a_branch2c, y: a_bn3a_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2c_gamma,
                           savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, dGamma: g_bn3a_branch2c_gamma, dBeta: g_bn3a_branch2c_beta,
                           rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
         // res3a_branch2c (Conv2D): activation_8 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, dy: gradientSlot2, dWeights: g_res3a_branch2c_kernel, dBias: g_res3a_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2c_kernel, dBias: g_res3a_branch2c_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
-        batchNormBackward(x: a_res3a_branch2b, y: a_bn3a_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch2b_gamma,
+        batchNormBackward(x: a_res3a_branch2b, y: a_bn3a_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2b_gamma,
                           savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, dGamma: g_bn3a_branch2b_gamma, dBeta: g_bn3a_branch2b_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3a_branch2b (Conv2D): activation_7 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, dy: gradientSlot2, dWeights: g_res3a_branch2b_kernel, dBias: g_res3a_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2b_kernel, dBias: g_res3a_branch2b_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
-        batchNormBackward(x: a_res3a_branch2a, y: a_bn3a_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch2a_gamma,
+        batchNormBackward(x: a_res3a_branch2a, y: a_bn3a_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2a_gamma,
                           savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, dGamma: g_bn3a_branch2a_gamma, dBeta: g_bn3a_branch2a_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3a_branch2a (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 8], 1×1/2 (im2col + GEMM)
-        conv2DBackward(x: a_add_1, weights: p_res3a_branch2a_kernel, dy: gradientSlot2, dWeights: g_res3a_branch2a_kernel, dBias: g_res3a_branch2a_bias,
-                       dx: gradientSlot1, accumulate: true, count: n,
+        conv2DBackward(x: a_add_1, weights: p_res3a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2a_kernel, dBias: g_res3a_branch2a_bias,
+                       dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 7, 7, 16] + activation_3 [n, 7, 7, 16] → [n, 7, 7, 16]
-        addBackward(y: a_add_1, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 784, relu: true, pool: pool)
+        reluBackward(y: a_add_1, dy: gradientSlot2, dx: gradientSlot2, count: n * 784, accumulate: false, pool: pool)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
-        batchNormBackward(x: a_res2b_branch2c, y: a_bn2b_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2c_gamma,
+        batchNormBackward(x: a_res2b_branch2c, y: a_bn2b_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2c_gamma,
                           savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, dGamma: g_bn2b_branch2c_gamma, dBeta: g_bn2b_branch2c_beta,
                           rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
         // res2b_branch2c (Conv2D): activation_5 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2c_kernel, dBias: g_res2b_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2c_kernel, dBias: g_res2b_branch2c_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
-        batchNormBackward(x: a_res2b_branch2b, y: a_bn2b_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2b_gamma,
+        batchNormBackward(x: a_res2b_branch2b, y: a_bn2b_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2b_gamma,
                           savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, dGamma: g_bn2b_branch2b_gamma, dBeta: g_bn2b_branch2b_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2b_branch2b (Conv2D): activation_4 [n, 7, 7, 4] → [n, 7, 7, 4], 2×2/1 (im2col + GEMM)
-        conv2DBackward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2b_kernel, dBias: g_res2b_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2b_kernel, dBias: g_res2b_branch2b_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
-        batchNormBackward(x: a_res2b_branch2a, y: a_bn2b_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2a_gamma,
+        batchNormBackward(x: a_res2b_branch2a, y: a_bn2b_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2a_gamma,
                           savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, dGamma: g_bn2b_branch2a_gamma, dBeta: g_bn2b_branch2a_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2b_branch2a (Conv2D): activation_3 [n, 7, 7, 16] → [n, 7, 7, 4], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add, weights: p_res2b_branch2a_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2a_kernel, dBias: g_res2b_branch2a_bias,
+        conv2DBackward(x: a_add, weights: p_res2b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2a_kernel, dBias: g_res2b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add (Add + fused ReLU): bn2a_branch2c [n, 7, 7, 16] + bn2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
-        addBackward(y: a_add, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 784, relu: true, pool: pool)
+        reluBackward(y: a_add, dy: gradientSlot2, dx: gradientSlot2, count: n * 784, accumulate: false, pool: pool)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
-        batchNormBackward(x: a_res2a_branch1, y: a_bn2a_branch1, dy: gradientSlot1, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch1_gamma,
+        batchNormBackward(x: a_res2a_branch1, y: a_bn2a_branch1, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch1_gamma,
                           savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, dGamma: g_bn2a_branch1_gamma, dBeta: g_bn2a_branch1_beta,
                           rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
         // res2a_branch1 (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 16], 1×1/1 (GEMM)
-        conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, dy: gradientSlot2, dWeights: g_res2a_branch1_kernel, dBias: g_res2a_branch1_bias,
+        conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, dy: gradientSlot0, dWeights: g_res2a_branch1_kernel, dBias: g_res2a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
-        batchNormBackward(x: a_res2a_branch2c, y: a_bn2a_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2c_gamma,
+        batchNormBackward(x: a_res2a_branch2c, y: a_bn2a_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2c_gamma,
                           savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, dGamma: g_bn2a_branch2c_gamma, dBeta: g_bn2a_branch2c_beta,
                           rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
         // res2a_branch2c (Conv2D): activation_2 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2c_kernel, dBias: g_res2a_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2c_kernel, dBias: g_res2a_branch2c_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
-        batchNormBackward(x: a_res2a_branch2b, y: a_bn2a_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2b_gamma,
+        batchNormBackward(x: a_res2a_branch2b, y: a_bn2a_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2b_gamma,
                           savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, dGamma: g_bn2a_branch2b_gamma, dBeta: g_bn2a_branch2b_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2a_branch2b (Conv2D): activation_1 [n, 7, 7, 4] → [n, 7, 7, 4], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2b_kernel, dBias: g_res2a_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2b_kernel, dBias: g_res2a_branch2b_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
-        batchNormBackward(x: a_res2a_branch2a, y: a_bn2a_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2a_gamma,
+        batchNormBackward(x: a_res2a_branch2a, y: a_bn2a_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2a_gamma,
                           savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, dGamma: g_bn2a_branch2a_gamma, dBeta: g_bn2a_branch2a_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 4], 1×1/1 (GEMM)
-        conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2a_kernel, dBias: g_res2a_branch2a_bias,
+        conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2a_kernel, dBias: g_res2a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // max_pooling2d (MaxPooling2D): activation [n, 8, 8, 8] → [n, 7, 7, 8]
@@ -1580,127 +1576,123 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // avg_pool (AveragePooling2D): activation_12 [n, 4, 4, 32] → [n, 2, 2, 32]
         avgPoolBackward(gradientSlot0, gradientSlot1, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), accumulate: false, pool: pool)
         // add_3 (Add + fused ReLU): bn3b_branch2c [n, 4, 4, 32] + activation_9 [n, 4, 4, 32] → [n, 4, 4, 32]
-        addBackward(y: a_add_3, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 512, relu: true, pool: pool)
+        reluBackward(y: a_add_3, dy: gradientSlot1, dx: gradientSlot1, count: n * 512, accumulate: false, pool: pool)
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
-        batchNormBackward(x: a_res3b_branch2c, y: a_bn3b_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3b_branch2c_gamma,
+        batchNormBackward(x: a_res3b_branch2c, y: a_bn3b_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2c_gamma,
                           savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, dGamma: g_bn3b_branch2c_gamma, dBeta: g_bn3b_branch2c_beta,
                           rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
         // res3b_branch2c (Conv2D): activation_11 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, dy: gradientSlot1, dWeights: g_res3b_branch2c_kernel, dBias: g_res3b_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2c_kernel, dBias: g_res3b_branch2c_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
-        batchNormBackward(x: a_res3b_branch2b, y: a_bn3b_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3b_branch2b_gamma,
+        batchNormBackward(x: a_res3b_branch2b, y: a_bn3b_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2b_gamma,
                           savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, dGamma: g_bn3b_branch2b_gamma, dBeta: g_bn3b_branch2b_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3b_branch2b (Conv2D): activation_10 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, dy: gradientSlot1, dWeights: g_res3b_branch2b_kernel, dBias: g_res3b_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2b_kernel, dBias: g_res3b_branch2b_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
-        batchNormBackward(x: a_res3b_branch2a, y: a_bn3b_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn3b_branch2a_gamma,
+        batchNormBackward(x: a_res3b_branch2a, y: a_bn3b_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2a_gamma,
                           savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, dGamma: g_bn3b_branch2a_gamma, dBeta: g_bn3b_branch2a_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3b_branch2a (Conv2D): activation_9 [n, 4, 4, 32] → [n, 4, 4, 8], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add_2, weights: p_res3b_branch2a_kernel, dy: gradientSlot1, dWeights: g_res3b_branch2a_kernel, dBias: g_res3b_branch2a_bias,
-                       dx: gradientSlot2, accumulate: true, count: n,
+        conv2DBackward(x: a_add_2, weights: p_res3b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2a_kernel, dBias: g_res3b_branch2a_bias,
+                       dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_2 (Add + fused ReLU): bn3a_branch2c [n, 4, 4, 32] + bn3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
-        addBackward(y: a_add_2, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 512, relu: true, pool: pool)
+        reluBackward(y: a_add_2, dy: gradientSlot1, dx: gradientSlot1, count: n * 512, accumulate: false, pool: pool)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
-        batchNormBackward(x: a_res3a_branch1, y: a_bn3a_branch1, dy: gradientSlot1, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch1_gamma,
+        batchNormBackward(x: a_res3a_branch1, y: a_bn3a_branch1, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch1_gamma,
                           savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, dGamma: g_bn3a_branch1_gamma, dBeta: g_bn3a_branch1_beta,
                           rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
         // res3a_branch1 (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 32], 1×1/2 (im2col + GEMM)
-        conv2DBackward(x: a_add_1, weights: p_res3a_branch1_kernel, dy: gradientSlot2, dWeights: g_res3a_branch1_kernel, dBias: g_res3a_branch1_bias,
-                       dx: gradientSlot1, accumulate: false, count: n,
+        conv2DBackward(x: a_add_1, weights: p_res3a_branch1_kernel, dy: gradientSlot0, dWeights: g_res3a_branch1_kernel, dBias: g_res3a_branch1_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
-        batchNormBackward(x: a_res3a_branch2c, y: a_bn3a_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch2c_gamma,
+        batchNormBackward(x: a_res3a_branch2c, y: a_bn3a_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2c_gamma,
                           savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, dGamma: g_bn3a_branch2c_gamma, dBeta: g_bn3a_branch2c_beta,
                           rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
         // res3a_branch2c (Conv2D): activation_8 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, dy: gradientSlot2, dWeights: g_res3a_branch2c_kernel, dBias: g_res3a_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2c_kernel, dBias: g_res3a_branch2c_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
-        batchNormBackward(x: a_res3a_branch2b, y: a_bn3a_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch2b_gamma,
+        batchNormBackward(x: a_res3a_branch2b, y: a_bn3a_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2b_gamma,
                           savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, dGamma: g_bn3a_branch2b_gamma, dBeta: g_bn3a_branch2b_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3a_branch2b (Conv2D): activation_7 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, dy: gradientSlot2, dWeights: g_res3a_branch2b_kernel, dBias: g_res3a_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2b_kernel, dBias: g_res3a_branch2b_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
-        batchNormBackward(x: a_res3a_branch2a, y: a_bn3a_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn3a_branch2a_gamma,
+        batchNormBackward(x: a_res3a_branch2a, y: a_bn3a_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2a_gamma,
                           savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, dGamma: g_bn3a_branch2a_gamma, dBeta: g_bn3a_branch2a_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
         // res3a_branch2a (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 8], 1×1/2 (im2col + GEMM)
-        conv2DBackward(x: a_add_1, weights: p_res3a_branch2a_kernel, dy: gradientSlot2, dWeights: g_res3a_branch2a_kernel, dBias: g_res3a_branch2a_bias,
-                       dx: gradientSlot1, accumulate: true, count: n,
+        conv2DBackward(x: a_add_1, weights: p_res3a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2a_kernel, dBias: g_res3a_branch2a_bias,
+                       dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 7, 7, 16] + activation_3 [n, 7, 7, 16] → [n, 7, 7, 16]
-        addBackward(y: a_add_1, dy: gradientSlot1, da: gradientSlot0, accumulateA: false, db: gradientSlot2, accumulateB: false,
-                    count: n * 784, relu: true, pool: pool)
+        reluBackward(y: a_add_1, dy: gradientSlot2, dx: gradientSlot2, count: n * 784, accumulate: false, pool: pool)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
-        batchNormBackward(x: a_res2b_branch2c, y: a_bn2b_branch2c, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2c_gamma,
+        batchNormBackward(x: a_res2b_branch2c, y: a_bn2b_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2c_gamma,
                           savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, dGamma: g_bn2b_branch2c_gamma, dBeta: g_bn2b_branch2c_beta,
                           rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
         // res2b_branch2c (Conv2D): activation_5 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2c_kernel, dBias: g_res2b_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2c_kernel, dBias: g_res2b_branch2c_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
-        batchNormBackward(x: a_res2b_branch2b, y: a_bn2b_branch2b, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2b_gamma,
+        batchNormBackward(x: a_res2b_branch2b, y: a_bn2b_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2b_gamma,
                           savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, dGamma: g_bn2b_branch2b_gamma, dBeta: g_bn2b_branch2b_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2b_branch2b (Conv2D): activation_4 [n, 7, 7, 4] → [n, 7, 7, 4], 2×2/1 (im2col + GEMM)
-        conv2DBackward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2b_kernel, dBias: g_res2b_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2b_kernel, dBias: g_res2b_branch2b_bias,
+                       dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
-        batchNormBackward(x: a_res2b_branch2a, y: a_bn2b_branch2a, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn2b_branch2a_gamma,
+        batchNormBackward(x: a_res2b_branch2a, y: a_bn2b_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2a_gamma,
                           savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, dGamma: g_bn2b_branch2a_gamma, dBeta: g_bn2b_branch2a_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2b_branch2a (Conv2D): activation_3 [n, 7, 7, 16] → [n, 7, 7, 4], 1×1/1 (GEMM)
-        conv2DBackward(x: a_add, weights: p_res2b_branch2a_kernel, dy: gradientSlot1, dWeights: g_res2b_branch2a_kernel, dBias: g_res2b_branch2a_bias,
+        conv2DBackward(x: a_add, weights: p_res2b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2a_kernel, dBias: g_res2b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // add (Add + fused ReLU): bn2a_branch2c [n, 7, 7, 16] + bn2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
-        addBackward(y: a_add, dy: gradientSlot2, da: gradientSlot0, accumulateA: false, db: gradientSlot1, accumulateB: false,
-                    count: n * 784, relu: true, pool: pool)
+        reluBackward(y: a_add, dy: gradientSlot2, dx: gradientSlot2, count: n * 784, accumulate: false, pool: pool)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
-        batchNormBackward(x: a_res2a_branch1, y: a_bn2a_branch1, dy: gradientSlot1, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch1_gamma,
+        batchNormBackward(x: a_res2a_branch1, y: a_bn2a_branch1, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch1_gamma,
                           savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, dGamma: g_bn2a_branch1_gamma, dBeta: g_bn2a_branch1_beta,
                           rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
         // res2a_branch1 (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 16], 1×1/1 (GEMM)
-        conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, dy: gradientSlot2, dWeights: g_res2a_branch1_kernel, dBias: g_res2a_branch1_bias,
+        conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, dy: gradientSlot0, dWeights: g_res2a_branch1_kernel, dBias: g_res2a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
-        batchNormBackward(x: a_res2a_branch2c, y: a_bn2a_branch2c, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2c_gamma,
+        batchNormBackward(x: a_res2a_branch2c, y: a_bn2a_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2c_gamma,
                           savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, dGamma: g_bn2a_branch2c_gamma, dBeta: g_bn2a_branch2c_beta,
                           rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
         // res2a_branch2c (Conv2D): activation_2 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
-        conv2DBackward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2c_kernel, dBias: g_res2a_branch2c_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2c_kernel, dBias: g_res2a_branch2c_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
-        batchNormBackward(x: a_res2a_branch2b, y: a_bn2a_branch2b, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2b_gamma,
+        batchNormBackward(x: a_res2a_branch2b, y: a_bn2a_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2b_gamma,
                           savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, dGamma: g_bn2a_branch2b_gamma, dBeta: g_bn2a_branch2b_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2a_branch2b (Conv2D): activation_1 [n, 7, 7, 4] → [n, 7, 7, 4], 3×3/1 pad 1,1 (im2col + GEMM)
-        conv2DBackward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2b_kernel, dBias: g_res2a_branch2b_bias,
-                       dx: gradientSlot0, accumulate: false, count: n,
+        conv2DBackward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2b_kernel, dBias: g_res2a_branch2b_bias,
+                       dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
-        batchNormBackward(x: a_res2a_branch2a, y: a_bn2a_branch2a, dy: gradientSlot0, dx: gradientSlot2, accumulate: false, gamma: p_bn2a_branch2a_gamma,
+        batchNormBackward(x: a_res2a_branch2a, y: a_bn2a_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2a_gamma,
                           savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, dGamma: g_bn2a_branch2a_gamma, dBeta: g_bn2a_branch2a_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 4], 1×1/1 (GEMM)
-        conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, dy: gradientSlot2, dWeights: g_res2a_branch2a_kernel, dBias: g_res2a_branch2a_bias,
+        conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2a_kernel, dBias: g_res2a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         // max_pooling2d (MaxPooling2D): activation [n, 8, 8, 8] → [n, 7, 7, 8]

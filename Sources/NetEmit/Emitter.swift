@@ -308,8 +308,22 @@ public enum Emitter {
                     line(indent + optionalCall(target) { "reluBackward(y: \(activation(i)), dy: \(dy), dx: \($0), count: n * \(l.elementCount), accumulate: \(acc(0)), pool: pool)" })
                 }
             case .add:
-                line(indent + "addBackward(y: \(activation(i)), dy: \(dy), da: \(dx(0)), accumulateA: \(acc(0)), db: \(dx(1)), accumulateB: \(acc(1)),")
-                line(indent + "            count: n * \(literal(l.elementCount)), relu: \(plan.fusedRelu.contains(i)), pool: pool)")
+                let aliased = [0, 1].map { plan.aliasedInputs.contains([i, $0]) }
+                let relu = plan.fusedRelu.contains(i)
+                if aliased.contains(true) {
+                    // Inputs that alias this gradient's slot receive it without a copy: mask in place.
+                    if relu {
+                        line(indent + "reluBackward(y: \(activation(i)), dy: \(dy), dx: \(dy), count: n * \(literal(l.elementCount)), accumulate: false, pool: pool)")
+                    }
+                    if aliased.contains(false) {
+                        let da = aliased[0] ? "nil" : dx(0), db = aliased[1] ? "nil" : dx(1)
+                        line(indent + "addBackward(y: \(activation(i)), dy: \(dy), da: \(da), accumulateA: \(acc(0)), db: \(db), accumulateB: \(acc(1)),")
+                        line(indent + "            count: n * \(literal(l.elementCount)), relu: false, pool: pool)")
+                    }
+                } else {
+                    line(indent + "addBackward(y: \(activation(i)), dy: \(dy), da: \(dx(0)), accumulateA: \(acc(0)), db: \(dx(1)), accumulateB: \(acc(1)),")
+                    line(indent + "            count: n * \(literal(l.elementCount)), relu: \(relu), pool: pool)")
+                }
             case .maxPool:
                 let target = dx(0)
                 if target != "nil" {

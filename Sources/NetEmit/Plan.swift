@@ -36,6 +36,9 @@ public struct Plan {
     public private(set) var slotElements = 0
     /// (step, input position) pairs whose gradient contribution accumulates instead of writing.
     public private(set) var accumulates: Set<[Int]> = []
+    /// (add step, input position) pairs whose gradient *is* the add's (ReLU-masked) output
+    /// gradient: the input's slot aliases the add's, so the add passes its gradient on without a copy.
+    public private(set) var aliasedInputs: Set<[Int]> = []
     public private(set) var regions: [Region] = []
     public private(set) var offsets: [String: Int] = [:]
     public private(set) var arenaBytes = 0
@@ -87,23 +90,57 @@ public struct Plan {
             need[valueOf[i]] = max(need[valueOf[i]], max(own, fromInputs))
         }
         // Reverse schedule: first contribution writes, later ones accumulate; slots by liveness.
+        // An add hands its output gradient to its inputs unchanged (after the fused ReLU's mask),
+        // so an input whose first contribution comes from the add shares the add's slot when no
+        // later accumulation into it can clobber what the other input still has to read.
+        let order = Array(steps.reversed())
+        var backwardIndex: [Int: Int] = [:]
+        for (t, step) in order.enumerated() { backwardIndex[step] = t }
+        func consumers(_ v: Int) -> [Int] {
+            steps.filter { step in layers[step].inputs.contains { valueOf[$0] == v } }
+        }
         var contributed = Set<Int>()
         var free: [Int] = []
-        for s in steps.reversed() {
-            for (position, inputLayer) in layers[s].inputs.enumerated() {
-                let x = valueOf[inputLayer]
+        var users: [Int: Int] = [:]   // slot → values currently using it
+        for s in order {
+            let inputValues = layers[s].inputs.map { valueOf[$0] }
+            var aliasable: [Int: Bool] = [:]
+            if case .add = layers[s].kind, let ySlot = gradientSlot[s], Set(inputValues).count == inputValues.count {
+                for (position, x) in inputValues.enumerated() where need[x] != .never && x != 0 && !contributed.contains(x) {
+                    // Every later contributor to x must run after the other inputs' gradients were read.
+                    let others = inputValues.enumerated().filter { $0.offset != position }.map(\.element)
+                    let laterWriters = consumers(x).filter { $0 != s }
+                    let safe = laterWriters.allSatisfy { w in
+                        others.allSatisfy { u in backwardIndex[w]! > (backwardIndex[u] ?? Int.max) }
+                    }
+                    aliasable[position] = safe
+                    _ = ySlot
+                }
+            }
+            for (position, x) in inputValues.enumerated() {
                 guard need[x] != .never else { continue }
                 if contributed.contains(x) {
                     accumulates.insert([s, position])
                 } else {
                     contributed.insert(x)
                     if x != 0 {
-                        gradientSlot[x] = free.popLast() ?? { slotCount += 1; return slotCount - 1 }()
+                        if aliasable[position] == true, let ySlot = gradientSlot[s] {
+                            gradientSlot[x] = ySlot
+                            aliasedInputs.insert([s, position])
+                            users[ySlot, default: 0] += 1
+                        } else {
+                            let slot = free.popLast() ?? { slotCount += 1; return slotCount - 1 }()
+                            gradientSlot[x] = slot
+                            users[slot, default: 0] += 1
+                        }
                         slotElements = max(slotElements, layers[x].elementCount)
                     }
                 }
             }
-            if let slot = gradientSlot[s] { free.append(slot); free.sort(by: >) }
+            if let slot = gradientSlot[s] {
+                users[slot, default: 1] -= 1
+                if users[slot]! <= 0 { free.append(slot); free.sort(by: >) }
+            }
         }
         // Parameters: trainable tensors first so Adam runs over one contiguous block.
         var all: [(WeightSpec, Int, Int)] = []

@@ -139,8 +139,26 @@ final class PlanTests: XCTestCase {
             XCTAssertLessThanOrEqual(from, to, file: file, line: line)
             intervals.append((x, slot, from, to))
         }
+        // Inputs an add hands its own gradient buffer to (no copy) share its slot by design: the
+        // planner only does that when no later accumulation into one can clobber another's read.
+        var aliasedBy: [Int: Int] = [:]
+        for pair in plan.aliasedInputs { aliasedBy[plan.valueOf[layers[pair[0]].inputs[pair[1]]]] = pair[0] }
+        func related(_ a: Int, _ b: Int) -> Bool {
+            if let s = aliasedBy[a], s == b || aliasedBy[b] == s { return true }
+            if let s = aliasedBy[b], s == a { return true }
+            return false
+        }
+        for (x, s) in aliasedBy {
+            XCTAssertEqual(plan.gradientSlot[x], plan.gradientSlot[s], "d\(layers[x].name) aliases \(layers[s].name)", file: file, line: line)
+            // Later contributors to x run after every other input of the add has been read.
+            let t = reversed.firstIndex(of: s)!
+            let others = layers[s].inputs.map { plan.valueOf[$0] }.filter { $0 != x }
+            for (w, step) in reversed.enumerated() where w > t && layers[step].inputs.contains(where: { plan.valueOf[$0] == x }) {
+                for u in others { XCTAssertGreaterThan(w, reversed.firstIndex(of: u) ?? Int.max, file: file, line: line) }
+            }
+        }
         for (i, a) in intervals.enumerated() {
-            for b in intervals[(i + 1)...] where a.slot == b.slot {
+            for b in intervals[(i + 1)...] where a.slot == b.slot && !related(a.value, b.value) {
                 XCTAssertTrue(a.to < b.from || b.to < a.from,
                               "d\(layers[a.value].name) and d\(layers[b.value].name) share slot \(a.slot) while both live",
                               file: file, line: line)
