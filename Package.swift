@@ -57,12 +57,13 @@ let package = Package(
         ]),
 
         .testTarget(name: "DigestTests", dependencies: ["Digest"]),
-        .testTarget(name: "NetSpecTests", dependencies: ["NetSpec", "NetEmit"]),
+        .testTarget(name: "NetSpecTests", dependencies: ["NetSpec", "NetEmit", "netgen"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "ModelTests", dependencies: ["Models", "Kernels", "AllocCounter"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "resnet-runs"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "RunStore", "resnet-run"]),
     ],
     // Swift 5 mode: the numeric core passes raw arena pointers between a model and its kernels on
     // one thread; strict-concurrency checking adds annotations there without catching anything.

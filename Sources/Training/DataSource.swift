@@ -1,0 +1,171 @@
+/// Where a run's images come from, loading them for a model, and recording that in the run row so
+/// `--resume` and `evaluate` can load exactly the same data again (and notice when it changed).
+///
+/// Three sources:
+/// - `directory`: the notebooks' layout, `DIR/train_signs.h5` + `DIR/test_signs.h5`;
+/// - `file`: one SIGNS file (train or test datasets, detected), its first `split` images for
+///   training and the rest for testing (e.g. the 120-image `test_signs.h5` as 96 + 24 in tests);
+/// - `synthetic`: `SyntheticSigns` at the model's H×W (what a fresh checkout trains on).
+/// Pixels are / 255 and labels class indices (one-hot in the trainer), as the notebooks do; every
+/// shape, dtype and label-range mismatch is a one-line `DatasetError` from the Datasets module.
+import Datasets
+import Foundation
+import Models
+
+/// The input/output shape a model expects, for loaders and messages.
+public struct ModelShape: Sendable, Equatable {
+    public var name: String, height: Int, width: Int, channels: Int, classes: Int
+
+    public init(name: String, height: Int, width: Int, channels: Int, classes: Int) {
+        self.name = name; self.height = height; self.width = width; self.channels = channels; self.classes = classes
+    }
+
+    public init(_ type: any GeneratedModelType.Type) {
+        self.init(name: type.registryName, height: type.inputHeight, width: type.inputWidth,
+                  channels: type.inputChannels, classes: type.classes)
+    }
+}
+
+public enum DataSource: Sendable, Equatable {
+    case directory(String)
+    case file(String, split: Int)
+    case synthetic(trainCount: Int, testCount: Int, seed: UInt64)
+
+    /// The default when no `--data` is given: `datasets/` if it exists, else the synthetic set of
+    /// the default size, with the one-line notice to print.
+    public static func defaultSource(directory: String = SIGNS.defaultDirectory,
+                                     trainCount: Int = SyntheticSigns.defaultTrainCount,
+                                     testCount: Int = SyntheticSigns.defaultTestCount,
+                                     shape: ModelShape) -> (source: DataSource, notice: String?) {
+        if FileManager.default.fileExists(atPath: directory) { return (.directory(directory), nil) }
+        let notice = "no \(directory)/ directory here: training on the built-in synthetic SIGNS set "
+            + "(\(trainCount) train / \(testCount) test images, \(shape.height)x\(shape.width)x\(shape.channels), recorded as dataset 'synthetic'); "
+            + "for the real data put \(SIGNS.trainFileName) and \(SIGNS.testFileName) in \(directory)/ or pass --data DIR"
+        return (.synthetic(trainCount: trainCount, testCount: testCount, seed: 0), notice)
+    }
+
+    /// What `RunConfig.datasetPath` records: the path as given, or `synthetic`.
+    public var recordedPath: String {
+        switch self {
+        case .directory(let path), .file(let path, _): return path
+        case .synthetic: return "synthetic"
+        }
+    }
+}
+
+/// Train and test sets ready for a model, with their identity.
+public struct LoadedData: Sendable {
+    public var source: DataSource
+    public var train: ImageDataset
+    public var test: ImageDataset
+    /// Seconds spent reading, hashing and decoding (or synthesizing).
+    public var seconds: Double
+
+    /// The sha256 recorded as the run's dataset hash: the training file's (nil for synthetic).
+    public var datasetSHA256: String? { train.sha256 }
+
+    /// Hyperparameter entries describing the data (stored in the run row; read back by `DataSource(recorded:)`).
+    public var recordEntries: [String: String] {
+        var e: [String: String] = [:]
+        switch source {
+        case .directory(let path):
+            e["data_source"] = "directory"
+            e["data_path"] = absolutePath(path)
+        case .file(let path, let split):
+            e["data_source"] = "file"
+            e["data_path"] = absolutePath(path)
+            e["data_split"] = "\(split)"
+        case .synthetic(let trainCount, let testCount, let seed):
+            e["data_source"] = "synthetic"
+            e["synthetic_train"] = "\(trainCount)"
+            e["synthetic_test"] = "\(testCount)"
+            e["synthetic_seed"] = "\(seed)"
+        }
+        for (key, set) in [("train", train), ("test", test)] {
+            e["\(key)_file"] = set.source == "synthetic" ? "synthetic" : absolutePath(set.source)
+            if let sha = set.sha256 { e["\(key)_sha256"] = sha }
+            e["\(key)_items"] = "\(set.indices.lowerBound)..<\(set.indices.upperBound)"
+            e["\(key)_count"] = "\(set.count)"
+        }
+        return e
+    }
+}
+
+extension DataSource {
+    /// Rebuilds the source a run was trained on from its hyperparameters.
+    public init(recorded h: [String: String], run: Int64) throws {
+        func need(_ key: String) throws -> String {
+            guard let v = h[key] else { throw TrainingError("run \(run) does not record '\(key)' for its dataset; it was not made by resnet-run train") }
+            return v
+        }
+        switch try need("data_source") {
+        case "directory": self = .directory(try need("data_path"))
+        case "file":
+            guard let split = Int(try need("data_split")) else { throw TrainingError("run \(run) records a bad data_split '\(h["data_split"] ?? "")'") }
+            self = .file(try need("data_path"), split: split)
+        case "synthetic":
+            guard let train = Int(try need("synthetic_train")), let test = Int(try need("synthetic_test")),
+                  let seed = UInt64(try need("synthetic_seed")) else {
+                throw TrainingError("run \(run) records a malformed synthetic dataset description")
+            }
+            self = .synthetic(trainCount: train, testCount: test, seed: seed)
+        case let other: throw TrainingError("run \(run) records an unknown data_source '\(other)'")
+        }
+    }
+
+    /// Loads train and test sets for `shape`; any mismatch is one line naming file and dataset.
+    public func load(for shape: ModelShape) throws -> LoadedData {
+        let t0 = monotonicSeconds()
+        let train: ImageDataset, test: ImageDataset
+        switch self {
+        case .directory(let path):
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw TrainingError("--data \(path): directory not found (it should hold \(SIGNS.trainFileName) and \(SIGNS.testFileName))")
+            }
+            guard isDirectory.boolValue else {
+                throw TrainingError("--data \(path): is a file, not a directory; to train on one file pass --data-file \(path) --split N")
+            }
+            (train, test) = try SIGNS.load(directory: path, height: shape.height, width: shape.width,
+                                           channels: shape.channels, classes: shape.classes, model: shape.name)
+        case .file(let path, let split):
+            let all = try DataSource.loadFile(path, shape: shape)
+            guard split >= 1, split < all.count else {
+                throw TrainingError("--split \(split): \(path) holds \(all.count) images; the split must leave at least one for training and one for testing (1...\(max(1, all.count - 1)))")
+            }
+            train = all.subset(0..<split)
+            test = all.subset(split..<all.count)
+        case .synthetic(let trainCount, let testCount, let seed):
+            guard trainCount >= 1, testCount >= 1 else {
+                throw TrainingError("the synthetic set needs at least 1 train and 1 test image (got \(trainCount) and \(testCount))")
+            }
+            (train, test) = SyntheticSigns.splits(trainCount: trainCount, testCount: testCount, height: shape.height,
+                                                  width: shape.width, channels: shape.channels,
+                                                  classes: shape.classes, seed: seed)
+        }
+        return LoadedData(source: self, train: train, test: test, seconds: monotonicSeconds() - t0)
+    }
+
+    /// One SIGNS file, whichever split's datasets it holds (`train_set_*` or `test_set_*`): the
+    /// split its name suggests is tried first, the other only when the loader says the file looks
+    /// like the other split, so every other problem is reported for the split the user meant.
+    public static func loadFile(_ path: String, shape: ModelShape) throws -> ImageDataset {
+        let name = (path as NSString).lastPathComponent.lowercased()
+        let first = name.contains("test") ? "test" : "train"
+        let other = first == "test" ? "train" : "test"
+        do {
+            return try SIGNS.load(file: path, split: first, height: shape.height, width: shape.width,
+                                  channels: shape.channels, classes: shape.classes, model: shape.name)
+        } catch let error as DatasetError where error.description.contains("looks like a \(other) file") {
+            return try SIGNS.load(file: path, split: other, height: shape.height, width: shape.width,
+                                  channels: shape.channels, classes: shape.classes, model: shape.name)
+        }
+    }
+}
+
+/// `path` made absolute against the current directory (recorded so resumes work from anywhere).
+func absolutePath(_ path: String) -> String {
+    if path.hasPrefix("/") { return path }
+    return URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        .standardizedFileURL.path
+}

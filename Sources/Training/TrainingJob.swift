@@ -1,0 +1,237 @@
+/// One `resnet-run train` invocation end to end.
+///
+/// Order (so that bad input never leaves a half-written run): validate the options against the
+/// model → install the signal handler → load and check the data → open the store → create the
+/// model (arena) → only then create the run row (`running`). From there on every exit path sets a
+/// final status: `completed` (final weights stored), `interrupted` (checkpoint of the last
+/// completed epoch stored; exit 130) or `failed` with the reason.
+///
+/// `--resume RUN` reads everything (model, hyperparameters, data source) back from the run row,
+/// checks the run is resumable and the data unchanged (sha256), restores the checkpoint (weights,
+/// BN statistics, Adam moments and step, RNG state) and continues with the next epoch.
+import Datasets
+import Foundation
+import Kernels
+import Models
+import RunStore
+
+public struct TrainRequest {
+    public var model: String = "resnet50-signs"
+    public var hyperparameters = Hyperparameters()
+    public var data: DataSource = .directory(SIGNS.defaultDirectory)
+    public var dbPath: String = "experiments.db"
+    public var label: String?
+    /// nil: all cores (new runs) or the run's recorded count (resumes).
+    public var threads: Int?
+    public var progress: ProgressMode = .plain
+    /// Behave like Ctrl-C once this epoch has ended (tests).
+    public var stopAfterEpochs: Int?
+    /// Fail once this epoch has been recorded (tests of the `failed` status).
+    public var failAfterEpochs: Int?
+    public var resume: Int64?
+    public var programVersion: String = ""
+    public var commandLine: String = CommandLine.arguments.joined(separator: " ")
+    /// Heap allocation counter (the CLI links one in); enables `step_loop_allocations`.
+    public var allocationCounter: (() -> Int)?
+
+    public init() {}
+}
+
+public struct TrainOutcome: Sendable {
+    public var run: Int64
+    public var status: RunStatus
+    public var epochsPlanned: Int
+    public var epochsDone: Int
+    public var results: [EpochResult]
+    public var finalTestAccuracy: Double?
+    public var bestTestAccuracy: Double?
+    public var bestEpoch: Int?
+    /// The signal that interrupted the run (SIGINT/SIGTERM, or SIGINT for --stop-after-epochs).
+    public var signal: Int32?
+    public var dataLoadSeconds: Double
+    public var setupSeconds: Double
+    public var dataIdentity: String
+    public var threads: Int
+    public var arenaBytes: Int
+    public var peakRSSBytes: Int
+}
+
+/// Interrupted before the run row existed: nothing was written (the command exits 130).
+public struct InterruptedBeforeStart: Error, CustomStringConvertible {
+    public var signal: Int32
+    public var description: String { "interrupted before training started; nothing was recorded" }
+}
+
+/// A run that failed after it was created (its row says `failed` with `reason`).
+public struct RunFailed: Error, CustomStringConvertible {
+    public var run: Int64
+    public var reason: String
+    public var description: String { "run \(run) failed: \(reason)" }
+}
+
+public enum TrainingJob {
+    public static func run(_ request: TrainRequest) throws -> TrainOutcome {
+        if let resume = request.resume { return try resumeRun(resume, request) }
+
+        guard let type = ModelRegistry.model(named: request.model) else {
+            throw TrainingError("--model: unknown model '\(request.model)'; available: \(ModelRegistry.names.joined(separator: ", "))")
+        }
+        try request.hyperparameters.validate(capacity: type.capacity, modelName: type.modelName)
+        try validateCommon(request)
+        let threads = request.threads ?? ThreadPool.defaultThreadCount
+        Interrupt.install()
+        let data = try request.data.load(for: ModelShape(type))
+        guard request.hyperparameters.seed <= UInt64(Int64.max) else { throw TrainingError("--seed: must be at most \(Int64.max)") }
+        let store = try openStore(request.dbPath, create: true)
+        if Interrupt.pending != 0 { throw InterruptedBeforeStart(signal: Interrupt.pending) }
+        ThreadPool.defaultThreadCount = threads
+        return try train(type, request: request, data: data, store: store, threads: threads, resuming: nil)
+    }
+
+    /// Opens the experiment store; its errors are prefixed with the option that named it.
+    static func openStore(_ path: String, create: Bool) throws -> RunStore {
+        do {
+            return try RunStore(path: path, createIfMissing: create)
+        } catch {
+            throw TrainingError("--db: \(oneLine(error))")
+        }
+    }
+
+    static func validateCommon(_ request: TrainRequest) throws {
+        if let t = request.threads, t < 1 { throw TrainingError("--threads: \(t) is not allowed; use at least 1") }
+        if let s = request.stopAfterEpochs, s < 1 { throw TrainingError("--stop-after-epochs: must be at least 1") }
+        if let s = request.failAfterEpochs, s < 1 { throw TrainingError("--fail-after-epochs: must be at least 1") }
+    }
+
+    static func resumeRun(_ id: Int64, _ request: TrainRequest) throws -> TrainOutcome {
+        try validateCommon(request)
+        let store = try openStore(request.dbPath, create: false)
+        let record = try store.run(id)
+        switch record.status {
+        case .completed:
+            throw TrainingError("run \(id) is already completed (\(record.epochsDone)/\(record.epochsPlanned) epochs); nothing to resume — start a new run instead")
+        case .running:
+            throw TrainingError("run \(id) is still running (pid \(record.owner.pid) on \(record.owner.host)); stop it first (Ctrl-C) and resume it then")
+        case .interrupted, .failed, .crashed:
+            break
+        }
+        guard try store.snapshots(run: id).contains(where: { $0.kind == .checkpoint }) else {
+            throw TrainingError("run \(id) (\(record.status.rawValue)) has no checkpoint to resume from; only runs stopped by Ctrl-C/SIGTERM can be resumed")
+        }
+        guard let type = ModelRegistry.model(named: record.model) else {
+            throw TrainingError("run \(id) trained model '\(record.model)', which this build does not have")
+        }
+        let h = record.hyperparameters
+        var hp = Hyperparameters(learningRate: record.learningRate, epochs: record.epochsPlanned,
+                                 batchSize: record.batchSize, seed: UInt64(max(0, record.seed)))
+        hp.beta1 = h["beta_1"].flatMap(Double.init) ?? hp.beta1
+        hp.beta2 = h["beta_2"].flatMap(Double.init) ?? hp.beta2
+        hp.epsilon = h["epsilon"].flatMap(Double.init) ?? hp.epsilon
+        try hp.validate(capacity: type.capacity, modelName: type.modelName)
+
+        Interrupt.install()
+        let source = try DataSource(recorded: h, run: id)
+        let data = try source.load(for: ModelShape(type))
+        for (key, set) in [("train", data.train), ("test", data.test)] {
+            if let recorded = h["\(key)_sha256"], recorded != set.sha256 {
+                throw TrainingError("the \(key) data of run \(id) changed: \(set.source) now has sha256 \(set.sha256 ?? "none"), the run recorded \(recorded)")
+            }
+        }
+        if Interrupt.pending != 0 { throw InterruptedBeforeStart(signal: Interrupt.pending) }
+        let threads = request.threads ?? record.threads
+        ThreadPool.defaultThreadCount = threads
+        var r = request
+        r.hyperparameters = hp
+        r.model = record.model
+        return try train(type, request: r, data: data, store: store, threads: threads, resuming: record)
+    }
+
+    /// The generic part: the existential model type is opened here, once.
+    static func train<M: GeneratedModelType>(_: M.Type, request: TrainRequest, data: LoadedData, store: RunStore,
+                                             threads: Int, resuming: RunRecord?) throws -> TrainOutcome {
+        let hp = request.hyperparameters
+        let s0 = monotonicSeconds()
+        let model = M(seed: hp.seed)
+        let progress = ProgressPrinter(mode: request.progress, epochs: hp.epochs)
+
+        let runID: Int64
+        if let resuming {
+            runID = resuming.id
+        } else {
+            var hyper: [String: String] = [
+                "optimizer": "adam", "lr": "\(hp.learningRate)", "beta_1": "\(hp.beta1)", "beta_2": "\(hp.beta2)",
+                "epsilon": "\(hp.epsilon)", "epochs": "\(hp.epochs)", "batch_size": "\(hp.batchSize)",
+                "seed": "\(hp.seed)", "loss": "categorical_crossentropy", "shuffle": "true",
+                "dtype": M.dtype, "capacity": "\(M.capacity)", "threads": "\(threads)",
+            ]
+            hyper.merge(data.recordEntries) { a, _ in a }
+            let config = RunConfig(
+                label: request.label, model: M.registryName, modelHash: M.descriptionSHA256,
+                datasetPath: data.source.recordedPath, datasetSHA256: data.datasetSHA256,
+                trainCount: data.train.count, testCount: data.test.count, hyperparameters: hyper,
+                epochsPlanned: hp.epochs, batchSize: hp.batchSize, learningRate: hp.learningRate,
+                seed: Int(hp.seed), threads: threads, programVersion: request.programVersion,
+                commandLine: request.commandLine)
+            runID = try store.createRun(config)
+        }
+        progress.run = runID
+
+        let trainer = Trainer(model: model, data: data, hyperparameters: hp, store: store, run: runID,
+                              progress: progress, allocationCounter: request.allocationCounter,
+                              stopAfterEpochs: request.stopAfterEpochs, failAfterEpochs: request.failAfterEpochs)
+        let outcome: LoopOutcome
+        var setupSeconds = 0.0
+        do {
+            if let resuming {
+                try trainer.restore(from: resuming)
+                try store.resumeRun(run: runID)
+            }
+            setupSeconds = monotonicSeconds() - s0
+            outcome = try trainer.run()
+        } catch {
+            let reason = oneLine(error)
+            // Keep the last completed epoch resumable when the store still works.
+            if trainer.hasCheckpoint { try? trainer.storeCheckpoint() }
+            do {
+                try store.finishRun(run: runID, status: .failed, reason: reason)
+            } catch {
+                throw RunFailed(run: runID, reason: reason + "; marking the run failed also failed: \(oneLine(error))")
+            }
+            throw RunFailed(run: runID, reason: reason)
+        }
+
+        var signal: Int32?
+        switch outcome {
+        case .completed:
+            try store.finishRun(run: runID, status: .completed)
+        case .interrupted(let sig, let epoch):
+            signal = sig
+            let name = sig == SIGTERM ? "SIGTERM" : "SIGINT"
+            let reason = trainer.stopRequested
+                ? "stopped after epoch \(trainer.epochsDone) (--stop-after-epochs)"
+                : "\(name) during epoch \(epoch); checkpoint of epoch \(trainer.savedEpoch) stored"
+            do {
+                try trainer.storeCheckpoint()
+                try store.finishRun(run: runID, status: .interrupted, reason: reason)
+            } catch {
+                let why = "interrupted, but storing the checkpoint failed: \(oneLine(error))"
+                try? store.finishRun(run: runID, status: .failed, reason: why)
+                throw RunFailed(run: runID, reason: why)
+            }
+        }
+        let record = try store.run(runID)
+        return TrainOutcome(
+            run: runID, status: record.recordedStatus, epochsPlanned: hp.epochs, epochsDone: record.epochsDone,
+            results: trainer.results, finalTestAccuracy: record.finalTestAccuracy,
+            bestTestAccuracy: record.bestTestAccuracy, bestEpoch: record.bestEpoch, signal: signal,
+            dataLoadSeconds: data.seconds, setupSeconds: max(0, setupSeconds), dataIdentity: data.train.identity,
+            threads: threads, arenaBytes: M.arenaBytes, peakRSSBytes: peakRSSBytes())
+    }
+}
+
+/// Peak resident set size of this process (getrusage).
+public func peakRSSBytes() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss * 1024
+}

@@ -1,0 +1,45 @@
+/// `resnet-run evaluate`: loss and accuracy of a stored run's weights on a test set, in inference
+/// mode (moving BN statistics) — Keras' `model.evaluate`. Reads the database, never writes it.
+import ArgumentParser
+import Foundation
+import Kernels
+import RunStore
+import Training
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Loss and accuracy of a stored run's weights on a test set.",
+        discussion: """
+        --data PATH: a directory (its test_signs.h5) or one SIGNS .h5 file of either split (all its images).
+        Without --data: the run's own test set, loaded as it was for training.
+        --weights: final (default), best (best epoch by test accuracy) or checkpoint; the default falls back
+        to best, then checkpoint, for runs that did not complete.
+        """)
+
+    @Option(name: .customLong("run"), help: ArgumentHelp("Run whose weights to use.", valueName: "run")) var runID: String
+    @Option(help: ArgumentHelp("Test data: a SIGNS directory or .h5 file (default: the run's test set).", valueName: "path"))
+    var data: String?
+    @Option(help: ArgumentHelp("Experiment database.", valueName: "path")) var db = "experiments.db"
+    @Option(help: ArgumentHelp("final, best or checkpoint.", valueName: "kind")) var weights: String?
+    @Option(help: ArgumentHelp("Kernel threads (default: all cores).", valueName: "n")) var threads: String?
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        do {
+            let id = Int64(try parseInt(runID, option: "--run", minimum: 1))
+            let kind = try parseWeightsKind(weights)
+            let threadCount = try threads.map { try parseInt($0, option: "--threads", minimum: 1) } ?? ThreadPool.defaultThreadCount
+            let (used, result, set) = try StoredRun.evaluate(db: db, run: id, kind: kind, data: data, threads: threadCount)
+            if json {
+                printJSON(["run": used.run, "model": used.model, "weights": used.kind.rawValue, "epoch": used.epoch,
+                           "data": set.identity, "loss": result.loss, "accuracy": result.accuracy,
+                           "correct": result.correct, "count": result.count])
+            } else {
+                print("run \(used.run) (\(used.model), \(used.kind.rawValue) weights of epoch \(used.epoch)) on \(set.identity):")
+                print(String(format: "loss: %.4f - accuracy: %.4f (%d/%d)", result.loss, result.accuracy, result.correct, result.count))
+            }
+        } catch {
+            fail(error)
+        }
+    }
+}

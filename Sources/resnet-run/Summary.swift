@@ -1,0 +1,18 @@
+/// `resnet-run summary`: the model as Keras' `model.summary()` shows it.
+import ArgumentParser
+import Models
+import NetSpec
+
+struct Summary: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the model's layers, output shapes, parameter counts and connections, like Keras' model.summary().")
+
+    @Option(help: "Model to describe.")
+    var model = "resnet50-signs"
+
+    func run() throws {
+        let type = try modelType(named: model)
+        let network = try NetSpecLoader.load(text: type.descriptionText, file: "\(type.modelName).arch")
+        print(ModelSummary.render(network, arenaBytes: type.arenaBytes, dtype: type.dtype))
+    }
+}
