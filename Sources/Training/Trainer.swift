@@ -44,8 +44,9 @@ final class Trainer<M: GeneratedModelType> {
     /// Set when `--stop-after-epochs` raised the interrupt flag.
     var stopRequested = false
 
-    // The state as of the last completed epoch (allocated once).
-    let saved: UnsafeMutableRawBufferPointer
+    // The state as of the last completed epoch, spilled to an unlinked temporary file: ResNet-50's
+    // weights + Adam moments are 283 MB, which would otherwise sit in memory for the whole run.
+    let saved: SpillFile
     var savedStep = 0
     var savedRNG: Xoshiro256
     var savedEpoch = 0
@@ -58,7 +59,7 @@ final class Trainer<M: GeneratedModelType> {
     let parameterManifest = Weights.parameterManifest(M.self)
 
     init(model: M, data: LoadedData, hyperparameters: Hyperparameters, store: RunStore, run: Int64,
-         progress: ProgressPrinter, allocationCounter: (() -> Int)?, stopAfterEpochs: Int?, failAfterEpochs: Int?) {
+         progress: ProgressPrinter, allocationCounter: (() -> Int)?, stopAfterEpochs: Int?, failAfterEpochs: Int?) throws {
         self.model = model
         self.data = data
         self.hp = hyperparameters
@@ -70,12 +71,11 @@ final class Trainer<M: GeneratedModelType> {
         self.failAfterEpochs = failAfterEpochs
         rng = Trainer.shuffleRNG(seed: hyperparameters.seed)
         savedRNG = rng
-        saved = .allocate(byteCount: model.stateBytes.count, alignment: 64)
+        saved = try SpillFile(byteCount: model.stateBytes.count)
         order = .allocate(capacity: max(data.train.count, 1))
     }
 
     deinit {
-        saved.deallocate()
         order.deallocate()
     }
 
@@ -84,10 +84,10 @@ final class Trainer<M: GeneratedModelType> {
 
     // MARK: Checkpoints
 
-    /// Copies the current state into the in-memory checkpoint (epoch end, and at start).
-    func keepCheckpoint() {
+    /// Copies the current state into the checkpoint spill file (epoch end, and at start).
+    func keepCheckpoint() throws {
+        try saved.write(UnsafeRawBufferPointer(model.stateBytes))
         hasCheckpoint = true
-        saved.copyMemory(from: UnsafeRawBufferPointer(model.stateBytes))
         savedStep = model.step
         savedRNG = rng
         savedEpoch = epochsDone
@@ -102,9 +102,10 @@ final class Trainer<M: GeneratedModelType> {
             extra["best_test_accuracy"] = "\(savedBest.accuracy)"
             extra["best_epoch"] = "\(savedBest.epoch)"
         }
-        try store.saveSnapshot(run: runID, kind: .checkpoint, epoch: savedEpoch,
-                               tensors: Weights.checkpointManifest(M.self),
-                               bytes: UnsafeRawBufferPointer(saved), extra: extra)
+        try saved.withContents { bytes in
+            try store.saveSnapshot(run: runID, kind: .checkpoint, epoch: savedEpoch,
+                                   tensors: Weights.checkpointManifest(M.self), bytes: bytes, extra: extra)
+        }
     }
 
     /// Restores a stored checkpoint into the model and the loop state.
@@ -130,7 +131,7 @@ final class Trainer<M: GeneratedModelType> {
     // MARK: The loop
 
     func run() throws -> LoopOutcome {
-        keepCheckpoint()
+        try keepCheckpoint()
         let train = data.train
         let steps = (train.count + hp.batchSize - 1) / hp.batchSize
         let batch = hp.batchSize
@@ -198,7 +199,7 @@ final class Trainer<M: GeneratedModelType> {
                                                bytes: UnsafeRawBufferPointer(model.parameterBytes),
                                                extra: ["test_accuracy": "\(test.accuracy)", "test_loss": "\(test.loss)"])
                     }
-                    keepCheckpoint()
+                    try keepCheckpoint()
                     result.recordSeconds = monotonicSeconds() - r0
                     results.append(result)
                     progress.epochEnd(result)
@@ -217,5 +218,47 @@ final class Trainer<M: GeneratedModelType> {
                 return .completed
             }
         }
+    }
+}
+
+/// A scratch file of fixed size, unlinked as soon as it is created (so nothing is left behind,
+/// whatever happens to the process), written with pwrite and read back through a mapping.
+final class SpillFile {
+    let fd: Int32
+    let byteCount: Int
+
+    init(byteCount: Int) throws {
+        let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        var template = Array("\(directory)/resnet-run-checkpoint-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw TrainingError("cannot create a checkpoint file in \(directory): \(String(cString: strerror(errno)))") }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        guard ftruncate(fd, off_t(byteCount)) == 0 else {
+            close(fd)
+            throw TrainingError("cannot size the checkpoint file in \(directory): \(String(cString: strerror(errno)))")
+        }
+        self.fd = fd
+        self.byteCount = byteCount
+    }
+
+    deinit { close(fd) }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        precondition(bytes.count == byteCount)
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw TrainingError("cannot write the checkpoint file: \(String(cString: strerror(errno)))") }
+            done += n
+        }
+    }
+
+    func withContents<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let map = mmap(nil, byteCount, PROT_READ, MAP_SHARED, fd, 0), map != MAP_FAILED else {
+            throw TrainingError("cannot map the checkpoint file: \(String(cString: strerror(errno)))")
+        }
+        defer { munmap(map, byteCount) }
+        return try body(UnsafeRawBufferPointer(start: map, count: byteCount))
     }
 }

@@ -176,9 +176,15 @@ public enum TrainingJob {
         }
         progress.run = runID
 
-        let trainer = Trainer(model: model, data: data, hyperparameters: hp, store: store, run: runID,
-                              progress: progress, allocationCounter: request.allocationCounter,
-                              stopAfterEpochs: request.stopAfterEpochs, failAfterEpochs: request.failAfterEpochs)
+        let trainer: Trainer<M>
+        do {
+            trainer = try Trainer(model: model, data: data, hyperparameters: hp, store: store, run: runID,
+                                  progress: progress, allocationCounter: request.allocationCounter,
+                                  stopAfterEpochs: request.stopAfterEpochs, failAfterEpochs: request.failAfterEpochs)
+        } catch {
+            try? store.finishRun(run: runID, status: .failed, reason: oneLine(error))
+            throw RunFailed(run: runID, reason: oneLine(error))
+        }
         let outcome: LoopOutcome
         var setupSeconds = 0.0
         do {
