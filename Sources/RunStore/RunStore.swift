@@ -59,6 +59,9 @@ public final class RunStore: @unchecked Sendable {
                 // page_size only takes effect before the first table exists, i.e. on a new file.
                 try db.execute(sql: "PRAGMA page_size = \(RunStore.pageSize)")
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // Debian builds SQLite with SECURE_DELETE, which zero-fills every page a replaced
+                // 94 MB snapshot frees (doubling the write); weights need no forensic erasure.
+                try db.execute(sql: "PRAGMA secure_delete = OFF")
                 // Checkpoints run after epoch commits (see checkpointIfWALExceeds), not inside a
                 // snapshot's commit.
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")

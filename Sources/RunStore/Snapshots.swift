@@ -75,6 +75,14 @@ extension RunStore {
         }
     }
 
+    /// Removes a run's snapshot of one kind (e.g. the checkpoint of a resumed run once it has
+    /// completed); nothing happens when there is none.
+    public func deleteSnapshot(run: Int64, kind: SnapshotKind) throws {
+        try write { db in
+            try db.execute(sql: "DELETE FROM snapshot WHERE run_id = ? AND kind = ?", arguments: [run, kind.rawValue])
+        }
+    }
+
     static func decodeSnapshot(_ row: Row) throws -> SnapshotInfo {
         let manifest: String = row["manifest"]
         let tensors = try JSONDecoder().decode([TensorEntry].self, from: Data(manifest.utf8))

@@ -209,6 +209,8 @@ public enum TrainingJob {
         var signal: Int32?
         switch outcome {
         case .completed:
+            // A checkpoint only serves a resume; a completed run keeps its final and best weights.
+            if resuming != nil { try? store.deleteSnapshot(run: runID, kind: .checkpoint) }
             try store.finishRun(run: runID, status: .completed)
         case .interrupted(let sig, let epoch):
             signal = sig

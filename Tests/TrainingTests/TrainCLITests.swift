@@ -156,6 +156,8 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(run.status, .completed)
         XCTAssertEqual(run.epochsDone, 3)
         XCTAssertEqual(reproducible(try storedEpochs(db, run: 2)), reproducible(try storedEpochs(db, run: 1)))
+        // Once completed, the checkpoint has served its purpose; final and best weights remain.
+        XCTAssertEqual(Set(try storedSnapshots(db, run: 2).map(\.kind)), [.final, .best])
 
         // A completed run cannot be resumed again.
         let again = try runCLI(["train", "--resume", "2", "--db", db.path], in: dir)
