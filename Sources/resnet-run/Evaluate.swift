@@ -16,21 +16,15 @@ struct Evaluate: ParsableCommand {
         to best, then checkpoint, for runs that did not complete.
         """)
 
-    @Option(name: .customLong("run"), help: ArgumentHelp("Run whose weights to use.", valueName: "run")) var runID: String
+    @OptionGroup var stored: StoredRunOptions
     @Option(help: ArgumentHelp("Test data: a SIGNS directory or .h5 file (default: the run's test set).", valueName: "path"))
     var data: String?
-    @Option(help: ArgumentHelp("Experiment database.", valueName: "path")) var db = "experiments.db"
-    @Option(help: ArgumentHelp("final, best or checkpoint.", valueName: "kind")) var weights: String?
-    @Option(help: ArgumentHelp("Kernel threads (default: all cores).", valueName: "n")) var threads: String?
-    @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         do {
-            let id = Int64(try parseInt(runID, option: "--run", minimum: 1))
-            let kind = try parseWeightsKind(weights)
-            let threadCount = try threads.map { try parseInt($0, option: "--threads", minimum: 1) } ?? ThreadPool.defaultThreadCount
-            let (used, result, set) = try StoredRun.evaluate(db: db, run: id, kind: kind, data: data, threads: threadCount)
-            if json {
+            let (id, kind, threadCount) = try stored.parsed()
+            let (used, result, set) = try StoredRun.evaluate(db: stored.db, run: id, kind: kind, data: data, threads: threadCount)
+            if stored.json {
                 printJSON(["run": used.run, "model": used.model, "weights": used.kind.rawValue, "epoch": used.epoch,
                            "data": set.identity, "loss": result.loss, "accuracy": result.accuracy,
                            "correct": result.correct, "count": result.count])

@@ -14,23 +14,17 @@ struct Predict: ParsableCommand {
         --index: which image of it (0-based). --weights: final (default), best or checkpoint.
         """)
 
-    @Option(name: .customLong("run"), help: ArgumentHelp("Run whose weights to use.", valueName: "run")) var runID: String
+    @OptionGroup var stored: StoredRunOptions
     @Option(help: ArgumentHelp("SIGNS .h5 file (or directory: its test_signs.h5).", valueName: "file")) var data: String
     @Option(help: ArgumentHelp("Image index in the file, from 0.", valueName: "i")) var index: String
-    @Option(help: ArgumentHelp("Experiment database.", valueName: "path")) var db = "experiments.db"
-    @Option(help: ArgumentHelp("final, best or checkpoint.", valueName: "kind")) var weights: String?
-    @Option(help: ArgumentHelp("Kernel threads (default: all cores).", valueName: "n")) var threads: String?
-    @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         do {
-            let id = Int64(try parseInt(runID, option: "--run", minimum: 1))
+            let (id, kind, threadCount) = try stored.parsed()
             let i = try parseInt(index, option: "--index", minimum: 0)
-            let kind = try parseWeightsKind(weights)
-            let threadCount = try threads.map { try parseInt($0, option: "--threads", minimum: 1) } ?? ThreadPool.defaultThreadCount
-            let (used, p, label, set) = try StoredRun.predict(db: db, run: id, kind: kind, data: data, index: i, threads: threadCount)
+            let (used, p, label, set) = try StoredRun.predict(db: stored.db, run: id, kind: kind, data: data, index: i, threads: threadCount)
             let predicted = p.indices.max { p[$0] < p[$1] } ?? 0
-            if json {
+            if stored.json {
                 printJSON(["run": used.run, "weights": used.kind.rawValue, "epoch": used.epoch, "file": set.source,
                            "index": i, "probabilities": p, "predicted_class": predicted, "label": label])
             } else {
