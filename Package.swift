@@ -4,7 +4,7 @@ import PackageDescription
 // Release builds of the numeric code drop overflow and exclusivity checks: the kernels index raw
 // arena buffers whose bounds the generator has already proven from literal shapes.
 let numericSettings: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked", "-target-cpu", "native"], .when(configuration: .release)),
 ]
 
 let package = Package(
