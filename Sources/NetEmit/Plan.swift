@@ -105,7 +105,7 @@ public struct Plan {
         for s in order {
             let inputValues = layers[s].inputs.map { valueOf[$0] }
             var aliasable: [Int: Bool] = [:]
-            if case .add = layers[s].kind, let ySlot = gradientSlot[s], Set(inputValues).count == inputValues.count {
+            if case .add = layers[s].kind, gradientSlot[s] != nil, Set(inputValues).count == inputValues.count {
                 for (position, x) in inputValues.enumerated() where need[x] != .never && x != 0 && !contributed.contains(x) {
                     // Every later contributor to x must run after the other inputs' gradients were read.
                     let others = inputValues.enumerated().filter { $0.offset != position }.map(\.element)
@@ -114,7 +114,6 @@ public struct Plan {
                         others.allSatisfy { u in backwardIndex[w]! > (backwardIndex[u] ?? Int.max) }
                     }
                     aliasable[position] = safe
-                    _ = ySlot
                 }
             }
             for (position, x) in inputValues.enumerated() {

@@ -77,8 +77,6 @@ public struct Layer: Sendable {
     public var pads = Pads()
 
     public var elementCount: Int { shape.reduce(1, *) }
-
-    public var weights: [WeightSpec] { Network.weights(of: self, inputShape: nil) }
 }
 
 public struct Network: Sendable {
