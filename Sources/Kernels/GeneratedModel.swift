@@ -88,6 +88,14 @@ extension GeneratedModel {
 
     public static func tensor(named name: String) -> TensorInfo? { tensors.first { $0.name == name } }
 
+    /// Inference: runs the network in inference mode (moving BN statistics) over `count` samples
+    /// of `input` and returns their class probabilities, [count, classes], a view of the arena.
+    @discardableResult
+    public func predict(count: Int) -> UnsafeMutableBufferPointer<Scalar> {
+        forward(count: count, training: false)
+        return UnsafeMutableBufferPointer(start: probabilities, count: count * Self.classes)
+    }
+
     /// Loss and accuracy count of the current probabilities against labels (no gradients).
     public func evaluate(labels: UnsafePointer<Scalar>, count: Int) -> (loss: Double, correct: Int) {
         crossEntropy(probabilities: probabilities, labels: labels, count: count, classes: Self.classes)
