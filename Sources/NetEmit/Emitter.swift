@@ -141,7 +141,7 @@ public enum Emitter {
         var paramView: [String: String] = [:]
         var gradView: [String: String] = [:]
         for t in plan.tensors {
-            let id = "\(sanitize(t.spec.layer))_\(t.spec.role.rawValue)"
+            let id = "\(Plan.swiftIdentifier(t.spec.layer))_\(t.spec.role.rawValue)"
             paramView[t.spec.name] = "p_\(id)"
             line("    @inline(__always) var p_\(id): UnsafeMutablePointer<\(T)> { parameters + \(literal(t.offset)) }")
             if t.spec.trainable {
@@ -359,9 +359,4 @@ public enum Emitter {
         s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
     }
 
-    static func sanitize(_ name: String) -> String {
-        String(String.UnicodeScalarView(name.unicodeScalars.map {
-            $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" ? $0 : "_"
-        }))
-    }
 }

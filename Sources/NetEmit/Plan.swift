@@ -213,13 +213,13 @@ public struct Plan {
     }
 
     /// Swift identifier for a layer name.
-    public func identifier(_ layer: Int) -> String {
-        let name = network.layers[layer].name
-        var out = ""
-        for ch in name.unicodeScalars {
-            out.unicodeScalars.append(ch.properties.isAlphabetic || ("0"..."9").contains(ch) || ch == "_" ? ch : "_")
-        }
-        return out
+    public func identifier(_ layer: Int) -> String { Self.swiftIdentifier(network.layers[layer].name) }
+
+    /// A layer name as a Swift identifier: anything but letters, digits and '_' becomes '_'.
+    public static func swiftIdentifier(_ name: String) -> String {
+        String(String.UnicodeScalarView(name.unicodeScalars.map {
+            $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" ? $0 : "_"
+        }))
     }
 
     public struct Conv {
