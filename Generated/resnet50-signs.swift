@@ -673,12 +673,12 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
     @usableFromInline let base: UnsafeMutableRawPointer
     public var step = 0
 
-    /// Kernel threads (`ThreadPool.defaultThreadCount` when the model is created).
+    /// Kernel threads, owned by the model: joined when the model is freed.
     public let pool: ThreadPool
 
-    public init(seed: UInt64) {
+    public init(seed: UInt64, threads: Int) {
         arena = Arena(byteCount: Self.arenaBytes)
-        pool = ThreadPool(threads: ThreadPool.defaultThreadCount, scratchDoubles: 4096)
+        pool = ThreadPool(threads: threads, scratchDoubles: 4096)
         base = arena.base
         initializeParameters(seed: seed)
     }

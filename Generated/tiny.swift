@@ -262,12 +262,12 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
     @usableFromInline let base: UnsafeMutableRawPointer
     public var step = 0
 
-    /// Kernel threads (`ThreadPool.defaultThreadCount` when the model is created).
+    /// Kernel threads, owned by the model: joined when the model is freed.
     public let pool: ThreadPool
 
-    public init(seed: UInt64) {
+    public init(seed: UInt64, threads: Int) {
         arena = Arena(byteCount: Self.arenaBytes)
-        pool = ThreadPool(threads: ThreadPool.defaultThreadCount, scratchDoubles: 64)
+        pool = ThreadPool(threads: threads, scratchDoubles: 64)
         base = arena.base
         initializeParameters(seed: seed)
     }
@@ -1118,12 +1118,12 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
     @usableFromInline let base: UnsafeMutableRawPointer
     public var step = 0
 
-    /// Kernel threads (`ThreadPool.defaultThreadCount` when the model is created).
+    /// Kernel threads, owned by the model: joined when the model is freed.
     public let pool: ThreadPool
 
-    public init(seed: UInt64) {
+    public init(seed: UInt64, threads: Int) {
         arena = Arena(byteCount: Self.arenaBytes)
-        pool = ThreadPool(threads: ThreadPool.defaultThreadCount, scratchDoubles: 64)
+        pool = ThreadPool(threads: threads, scratchDoubles: 64)
         base = arena.base
         initializeParameters(seed: seed)
     }

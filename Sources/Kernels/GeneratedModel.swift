@@ -43,9 +43,10 @@ public protocol GeneratedModel: AnyObject {
     /// Forward FLOPs per sample (multiply-add = 2), from the description.
     static var forwardFLOPsPerSample: Int { get }
 
-    /// Allocates the arena and initializes parameters like Keras (glorot-uniform kernels from
+    /// Allocates the arena, starts a pool of `threads` kernel threads (the model owns it and joins
+    /// them when it is freed) and initializes parameters like Keras (glorot-uniform kernels from
     /// `seed`, zero biases, γ = 1, β = 0, moving mean 0, moving variance 1).
-    init(seed: UInt64)
+    init(seed: UInt64, threads: Int)
 
     var arena: Arena { get }
     /// [capacity, H, W, C] input batch, written by the caller before `forward`.
@@ -74,6 +75,9 @@ public protocol GeneratedModel: AnyObject {
 }
 
 extension GeneratedModel {
+    /// A model whose kernels use every available processor.
+    public init(seed: UInt64) { self.init(seed: seed, threads: ThreadPool.availableProcessors) }
+
     /// Parameters followed by Adam's m and v: everything a checkpoint needs besides `step`.
     public var stateBytes: UnsafeMutableRawBufferPointer {
         UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(parameters),

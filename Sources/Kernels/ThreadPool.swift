@@ -1,4 +1,5 @@
-/// A fixed pool of worker threads for the kernels, created once with the model.
+/// A fixed pool of worker threads for the kernels, owned by one model (or one tool) and joined
+/// when its owner lets go of it.
 ///
 /// Why not OpenBLAS' own threads: a multithreaded OpenBLAS GEMM mallocs its job table on every
 /// call (Debian builds it for up to 64+ CPUs, which moves that table to the heap), so a training
@@ -9,6 +10,17 @@
 /// back to back, and a condition-variable wake-up costs tens of microseconds in a VM) and only
 /// then sleep on a condition variable. Completion is an atomic countdown the caller spins on.
 /// No allocation, no Dispatch, no existential.
+///
+/// Ownership: the workers hold a strong reference to the pool's `Core` (mutex, condition,
+/// counters, current job), never to the `ThreadPool` itself. So the `ThreadPool` is freed as soon
+/// as its owner drops it — even before a worker thread has started running — and its `deinit`
+/// (or an explicit `shutdown()`) wakes the workers, which leave their loop, and joins them. No
+/// thread outlives its pool, and no worker ever reads freed memory.
+///
+/// Threading contract: a pool serves **one caller at a time** and its jobs must not dispatch on
+/// the same pool (no nested or concurrent `parallelFor`/`reduceRows`). A violation traps with a
+/// message instead of deadlocking. A pool with one thread never dispatches: it runs every job
+/// inline and touches no shared state, so `ThreadPool.serial` may be used from any thread.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,89 +28,118 @@ import Synchronization
 
 public final class ThreadPool: @unchecked Sendable {
     public let threadCount: Int
-    private var job: ((UnsafeMutableRawPointer, Int) -> Void)?
-    private var jobContext: UnsafeMutableRawPointer?
-    private var generation = 0
-    /// `generation`, readable without the mutex (written under it).
-    private let published = Atomic<Int>(0)
-    /// Workers still running the current job.
-    private let remaining = Atomic<Int>(0)
-    /// Iterations a worker spins for the next job before sleeping (~tens of microseconds).
-    private static let spinLimit = 20_000
-    private var shuttingDown = false
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let workReady: UnsafeMutablePointer<pthread_cond_t>
+    private let core: Core
     private var workers: [pthread_t] = []
     /// Per-thread reduction scratch (partial sums of batch-norm statistics and bias gradients).
+    /// Only multi-threaded pools use it, and only from their one caller thread.
     @usableFromInline var scratchBase: UnsafeMutablePointer<Double>
     @usableFromInline var scratchPerThread: Int
 
     /// A single-threaded pool: the default for kernels called outside a model (tests, tools).
-    nonisolated(unsafe) public static let serial = ThreadPool(threads: 1, scratchDoubles: 0)
+    /// Safe to share between threads: it never dispatches and never uses its scratch.
+    public static let serial = ThreadPool(threads: 1, scratchDoubles: 0)
 
-    /// Threads the next model uses; `resnet-run --threads` sets it.
-    nonisolated(unsafe) public static var defaultThreadCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    /// The processors this process may run on: the default thread count of models and tools.
+    public static let availableProcessors = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
-    /// `scratchDoubles`: per-thread scratch the kernels may use for partial sums (2 × the widest
-    /// layer); a kernel needing more grows it once, outside the steady state.
-    public init(threads: Int = ThreadPool.defaultThreadCount, scratchDoubles: Int = 0) {
+    /// What the workers share with the caller. Each worker retains it for as long as it runs.
+    private final class Core: @unchecked Sendable {
+        var job: ((UnsafeMutableRawPointer, Int) -> Void)?
+        var jobContext: UnsafeMutableRawPointer?
+        var generation = 0
+        var shuttingDown = false
+        /// `generation`, readable without the mutex (written under it).
+        let published = Atomic<Int>(0)
+        /// Workers still running the current job.
+        let remaining = Atomic<Int>(0)
+        /// Set while a job is dispatched: catches nested and concurrent dispatch.
+        let busy = Atomic<Bool>(false)
+        let mutex: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
+        let workReady: UnsafeMutablePointer<pthread_cond_t> = .allocate(capacity: 1)
+
+        init() {
+            pthread_mutex_init(mutex, nil)
+            pthread_cond_init(workReady, nil)
+        }
+
+        deinit {
+            pthread_cond_destroy(workReady)
+            pthread_mutex_destroy(mutex)
+            mutex.deallocate(); workReady.deallocate()
+        }
+
+        /// Iterations a worker spins for the next job before sleeping (~tens of microseconds).
+        static let spinLimit = 20_000
+
+        func workerLoop(index: Int) {
+            var seen = 0
+            while true {
+                var spins = 0
+                while published.load(ordering: .acquiring) == seen && spins < Self.spinLimit { spins += 1 }
+                pthread_mutex_lock(mutex)
+                while generation == seen && !shuttingDown { pthread_cond_wait(workReady, mutex) }
+                if shuttingDown { pthread_mutex_unlock(mutex); return }
+                seen = generation
+                var work = job
+                let context = jobContext!
+                pthread_mutex_unlock(mutex)
+                work!(context, index)
+                work = nil
+                remaining.subtract(1, ordering: .releasing)
+            }
+        }
+    }
+
+    private final class WorkerStart {
+        let core: Core
+        let index: Int
+        init(core: Core, index: Int) { self.core = core; self.index = index }
+    }
+
+    /// `threads`: the caller plus `threads - 1` workers. `scratchDoubles`: per-thread scratch the
+    /// kernels may use for partial sums (2 × the widest layer); a kernel needing more grows it
+    /// once, outside the steady state.
+    public init(threads: Int, scratchDoubles: Int = 0) {
         threadCount = max(1, threads)
         scratchPerThread = max(scratchDoubles, 16)
         scratchBase = .allocate(capacity: scratchPerThread * threadCount)
-        mutex = .allocate(capacity: 1)
-        workReady = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(workReady, nil)
+        core = Core()
         BLASThreads.set(1)
         for index in 1..<threadCount {
-            let context = Unmanaged.passRetained(WorkerContext(pool: self, index: index)).toOpaque()
+            let retained = Unmanaged.passRetained(WorkerStart(core: core, index: index)).toOpaque()
             var thread = pthread_t()
             let rc = pthread_create(&thread, nil, { raw in
-                let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
-                context.pool.workerLoop(index: context.index)
+                // The thread's own strong reference to the core, released when it leaves the loop.
+                let start = Unmanaged<WorkerStart>.fromOpaque(raw!).takeRetainedValue()
+                start.core.workerLoop(index: start.index)
                 return nil
-            }, context)
-            precondition(rc == 0, "cannot start kernel thread: \(rc)")
+            }, retained)
+            if rc != 0 {
+                Unmanaged<WorkerStart>.fromOpaque(retained).release()
+                shutdown()
+                fatalError("ThreadPool: cannot start kernel thread \(index) of \(threadCount): \(String(cString: strerror(rc)))")
+            }
             workers.append(thread)
         }
     }
 
     deinit {
-        pthread_mutex_lock(mutex)
-        shuttingDown = true
-        generation &+= 1
-        published.store(generation, ordering: .releasing)
-        pthread_cond_broadcast(workReady)
-        pthread_mutex_unlock(mutex)
-        for t in workers { pthread_join(t, nil) }
-        pthread_cond_destroy(workReady)
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate(); workReady.deallocate()
+        shutdown()
         scratchBase.deallocate()
     }
 
-    private final class WorkerContext {
-        unowned let pool: ThreadPool
-        let index: Int
-        init(pool: ThreadPool, index: Int) { self.pool = pool; self.index = index }
-    }
-
-    private func workerLoop(index: Int) {
-        var seen = 0
-        while true {
-            var spins = 0
-            while published.load(ordering: .acquiring) == seen && spins < Self.spinLimit { spins += 1 }
-            pthread_mutex_lock(mutex)
-            while generation == seen && !shuttingDown { pthread_cond_wait(workReady, mutex) }
-            if shuttingDown { pthread_mutex_unlock(mutex); return }
-            seen = generation
-            var work = job
-            let context = jobContext!
-            pthread_mutex_unlock(mutex)
-            work!(context, index)
-            work = nil
-            remaining.subtract(1, ordering: .releasing)
-        }
+    /// Stops and joins the worker threads (idempotent; `deinit` calls it). The pool must not be
+    /// used afterwards. Call it from the thread that dispatches, never from inside a job.
+    public func shutdown() {
+        guard !workers.isEmpty else { return }
+        pthread_mutex_lock(core.mutex)
+        core.shuttingDown = true
+        core.generation &+= 1
+        core.published.store(core.generation, ordering: .releasing)
+        pthread_cond_broadcast(core.workReady)
+        pthread_mutex_unlock(core.mutex)
+        for t in workers { pthread_join(t, nil) }
+        workers.removeAll()
     }
 
     /// Runs `job(context, thread)` on every thread (the caller is thread 0) and returns when all
@@ -106,24 +147,30 @@ public final class ThreadPool: @unchecked Sendable {
     /// capturing or `withoutActuallyEscaping` closure would cost a heap allocation per call.
     @usableFromInline
     func dispatch(_ context: UnsafeMutableRawPointer, _ body: @escaping (UnsafeMutableRawPointer, Int) -> Void) {
-        pthread_mutex_lock(mutex)
-        job = body
-        jobContext = context
-        remaining.store(threadCount - 1, ordering: .relaxed)
-        generation &+= 1
-        published.store(generation, ordering: .releasing)
-        pthread_cond_broadcast(workReady)
-        pthread_mutex_unlock(mutex)
+        let core = self.core
+        guard core.busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            fatalError("ThreadPool: nested or concurrent dispatch; a pool serves one caller thread at a time and its jobs must not use the same pool")
+        }
+        pthread_mutex_lock(core.mutex)
+        precondition(!core.shuttingDown, "ThreadPool: dispatch after shutdown()")
+        core.job = body
+        core.jobContext = context
+        core.remaining.store(threadCount - 1, ordering: .relaxed)
+        core.generation &+= 1
+        core.published.store(core.generation, ordering: .releasing)
+        pthread_cond_broadcast(core.workReady)
+        pthread_mutex_unlock(core.mutex)
         body(context, 0)
         var spins = 0
-        while remaining.load(ordering: .acquiring) > 0 {
+        while core.remaining.load(ordering: .acquiring) > 0 {
             spins += 1
             if spins > 4096 { sched_yield() }
         }
-        pthread_mutex_lock(mutex)
-        job = nil
-        jobContext = nil
-        pthread_mutex_unlock(mutex)
+        pthread_mutex_lock(core.mutex)
+        core.job = nil
+        core.jobContext = nil
+        pthread_mutex_unlock(core.mutex)
+        core.busy.store(false, ordering: .releasing)
     }
 
     /// Makes sure every thread has `count` Doubles of scratch (reallocates only when growing).
@@ -141,13 +188,15 @@ public final class ThreadPool: @unchecked Sendable {
     @inlinable
     public func reduceRows<C>(_ rows: Int, width: Int, into out: UnsafeMutablePointer<Double>, _ context: C,
                               _ body: @escaping (UnsafePointer<C>, Range<Int>, UnsafeMutablePointer<Double>) -> Void) {
-        reserveScratch(width)
         let threads = min(threadCount, max(1, rows / 64))
         if threads <= 1 {
+            // Inline, straight into `out`: the serial pool's scratch is never touched, so it
+            // can be shared between threads.
             out.update(repeating: 0, count: width)
             withUnsafePointer(to: context) { body($0, 0..<rows, out) }
             return
         }
+        reserveScratch(width)
         withUnsafePointer(to: context) { contextPointer in
             parallelFor(threads, (contextPointer, body, scratchBase, scratchPerThread, rows, threads, width)) { jPointer, parts in
                 let j = jPointer.pointee

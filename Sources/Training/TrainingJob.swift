@@ -78,13 +78,12 @@ public enum TrainingJob {
         }
         try request.hyperparameters.validate(capacity: type.capacity, modelName: type.modelName)
         try validateCommon(request)
-        let threads = request.threads ?? ThreadPool.defaultThreadCount
+        let threads = request.threads ?? ThreadPool.availableProcessors
         Interrupt.install()
         let data = try request.data.load(for: ModelShape(type))
         guard request.hyperparameters.seed <= UInt64(Int64.max) else { throw TrainingError("--seed: must be at most \(Int64.max)") }
         let store = try openStore(request.dbPath, create: true)
         if Interrupt.pending != 0 { throw InterruptedBeforeStart(signal: Interrupt.pending) }
-        ThreadPool.defaultThreadCount = threads
         return try train(type, request: request, data: data, store: store, threads: threads, resuming: nil)
     }
 
@@ -139,7 +138,6 @@ public enum TrainingJob {
         }
         if Interrupt.pending != 0 { throw InterruptedBeforeStart(signal: Interrupt.pending) }
         let threads = request.threads ?? record.threads
-        ThreadPool.defaultThreadCount = threads
         var r = request
         r.hyperparameters = hp
         r.model = record.model
@@ -151,7 +149,7 @@ public enum TrainingJob {
                                              threads: Int, resuming: RunRecord?) throws -> TrainOutcome {
         let hp = request.hyperparameters
         let s0 = monotonicSeconds()
-        let model = M(seed: hp.seed)
+        let model = M(seed: hp.seed, threads: threads)
         let progress = ProgressPrinter(mode: request.progress, epochs: hp.epochs)
 
         let runID: Int64

@@ -184,9 +184,8 @@ public enum StoredRun {
         let (store, record, type) = try open(db: db, run: id)
         let set = try testSet(path: data, record: record, shape: ModelShape(type))
         let kind = try kind ?? Weights.defaultKind(store: store, run: id)
-        ThreadPool.defaultThreadCount = threads
         func opened<M: GeneratedModelType>(_: M.Type) throws -> (WeightsUsed, EvaluationResult) {
-            let model = M(seed: 0)
+            let model = M(seed: 0, threads: threads)
             let epoch = try Weights.loadParameters(into: model, store: store, run: record, kind: kind)
             let result = evaluateModel(model, on: set, loader: BatchLoader<M>())
             return (WeightsUsed(run: id, model: M.registryName, kind: kind, epoch: epoch), result)
@@ -204,9 +203,8 @@ public enum StoredRun {
             throw TrainingError("--index \(index): \(set.source) holds \(set.count) images (indices 0...\(set.count - 1))")
         }
         let kind = try kind ?? Weights.defaultKind(store: store, run: id)
-        ThreadPool.defaultThreadCount = threads
         func opened<M: GeneratedModelType>(_: M.Type) throws -> (WeightsUsed, [Double]) {
-            let model = M(seed: 0)
+            let model = M(seed: 0, threads: threads)
             let epoch = try Weights.loadParameters(into: model, store: store, run: record, kind: kind)
             let loader = BatchLoader<M>()
             set.images.withUnsafeBufferPointer { images in

@@ -33,7 +33,6 @@ struct Bench: ParsableCommand {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1.") }
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
         guard threadCount >= 1 else { throw ValidationError("--threads must be at least 1.") }
-        ThreadPool.defaultThreadCount = threadCount
         var report = measure(type, batch: batch, threads: threadCount)
         if !skipGemm { report["sgemm_peak_gflops"] = Self.sgemmPeak(threads: threadCount) }
         if let achieved = report["train_gflops"] as? Double, let peak = report["sgemm_peak_gflops"] as? Double {
@@ -61,7 +60,7 @@ struct Bench: ParsableCommand {
     }
 
     func measure<M: GeneratedModelType>(_ type: M.Type, batch: Int, threads: Int) -> [String: Any] {
-        let model = M(seed: 0)
+        let model = M(seed: 0, threads: threads)
         let elements = M.inputHeight * M.inputWidth * M.inputChannels
         var rng = Xoshiro256(seed: 42)
         for i in 0..<(M.capacity * elements) { model.input[i] = M.Scalar(rng.unit()) }

@@ -14,7 +14,7 @@ struct StoredRunOptions: ParsableArguments {
     func parsed() throws -> (id: Int64, kind: SnapshotKind?, threads: Int) {
         let id = Int64(try parseInt(runID, option: "--run", minimum: 1))
         let kind = try parseWeightsKind(weights)
-        let threadCount = try threads.map { try parseInt($0, option: "--threads", minimum: 1) } ?? ThreadPool.defaultThreadCount
+        let threadCount = try threads.map { try parseInt($0, option: "--threads", minimum: 1) } ?? ThreadPool.availableProcessors
         return (id, kind, threadCount)
     }
 }
