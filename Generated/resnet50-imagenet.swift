@@ -1479,7 +1479,7 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
     }
 
     public func forward(count n: Int, training: Bool) {
-        precondition(n >= 1 && n <= 8, "count must be in 1...8")
+        if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
         // zero_padding (ZeroPadding2D): input_layer [n, 224, 224, 3] → [n, 230, 230, 3]
         zeroPad(input, a_zero_padding, count: n, height: 224, width: 224, channels: 3, top: 3, bottom: 3, left: 3, right: 3, pool: pool)
         // conv1 (Conv2D): zero_padding [n, 230, 230, 3] → [n, 112, 112, 64], 7×7/2 (im2col + GEMM)
@@ -2108,7 +2108,7 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
 
     @discardableResult
     public func backward(labels: UnsafePointer<Float>, count n: Int, inputGradient: Bool = false) -> (loss: Double, correct: Int) {
-        precondition(n >= 1 && n <= 8, "count must be in 1...8")
+        if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
         let result = crossEntropy(probabilities: probabilities, labels: labels, count: n, classes: 1000)
         crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 1000)
         // softmax (Dense): flatten [n, 18432] → [n, 1000]

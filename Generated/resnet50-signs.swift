@@ -1479,7 +1479,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
     }
 
     public func forward(count n: Int, training: Bool) {
-        precondition(n >= 1 && n <= 32, "count must be in 1...32")
+        if n < 1 || n > 32 { batchCountOutOfRange(n, capacity: 32, model: Self.modelName) }
         // zero_padding2d (ZeroPadding2D): input_layer [n, 64, 64, 3] → [n, 70, 70, 3]
         zeroPad(input, a_zero_padding2d, count: n, height: 64, width: 64, channels: 3, top: 3, bottom: 3, left: 3, right: 3, pool: pool)
         // conv1 (Conv2D): zero_padding2d [n, 70, 70, 3] → [n, 32, 32, 64], 7×7/2 (im2col + GEMM)
@@ -2108,7 +2108,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
 
     @discardableResult
     public func backward(labels: UnsafePointer<Float>, count n: Int, inputGradient: Bool = false) -> (loss: Double, correct: Int) {
-        precondition(n >= 1 && n <= 32, "count must be in 1...32")
+        if n < 1 || n > 32 { batchCountOutOfRange(n, capacity: 32, model: Self.modelName) }
         let result = crossEntropy(probabilities: probabilities, labels: labels, count: n, classes: 6)
         crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6)
         // fc6 (Dense): flatten [n, 2048] → [n, 6]

@@ -524,7 +524,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
     }
 
     public func forward(count n: Int, training: Bool) {
-        precondition(n >= 1 && n <= 8, "count must be in 1...8")
+        if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
         // zero_padding2d (ZeroPadding2D): input_layer [n, 16, 16, 3] → [n, 22, 22, 3]
         zeroPad(input, a_zero_padding2d, count: n, height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3, pool: pool)
         // conv1 (Conv2D): zero_padding2d [n, 22, 22, 3] → [n, 8, 8, 8], 7×7/2 (im2col + GEMM)
@@ -711,7 +711,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
 
     @discardableResult
     public func backward(labels: UnsafePointer<Float>, count n: Int, inputGradient: Bool = false) -> (loss: Double, correct: Int) {
-        precondition(n >= 1 && n <= 8, "count must be in 1...8")
+        if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
         let result = crossEntropy(probabilities: probabilities, labels: labels, count: n, classes: 6)
         crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6)
         // fc6 (Dense): flatten [n, 128] → [n, 6]
@@ -1380,7 +1380,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
     }
 
     public func forward(count n: Int, training: Bool) {
-        precondition(n >= 1 && n <= 8, "count must be in 1...8")
+        if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
         // zero_padding2d (ZeroPadding2D): input_layer [n, 16, 16, 3] → [n, 22, 22, 3]
         zeroPad(input, a_zero_padding2d, count: n, height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3, pool: pool)
         // conv1 (Conv2D): zero_padding2d [n, 22, 22, 3] → [n, 8, 8, 8], 7×7/2 (im2col + GEMM)
@@ -1567,7 +1567,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
 
     @discardableResult
     public func backward(labels: UnsafePointer<Double>, count n: Int, inputGradient: Bool = false) -> (loss: Double, correct: Int) {
-        precondition(n >= 1 && n <= 8, "count must be in 1...8")
+        if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
         let result = crossEntropy(probabilities: probabilities, labels: labels, count: n, classes: 6)
         crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6)
         // fc6 (Dense): flatten [n, 128] → [n, 6]

@@ -24,6 +24,14 @@ public struct TensorInfo: Sendable, Equatable {
     }
 }
 
+/// The check at the top of `forward`/`backward`: the batch must fit the arena. An explicit branch
+/// into a trap, not a `precondition`, because release builds of the numeric targets use
+/// `-Ounchecked`, which removes preconditions (an out-of-range count would overrun the arena).
+@inline(never)
+public func batchCountOutOfRange(_ count: Int, capacity: Int, model: String) -> Never {
+    fatalError("\(model): batch count \(count) is outside 1...\(capacity), the capacity the model was generated for")
+}
+
 public protocol GeneratedModel: AnyObject {
     associatedtype Scalar: NetScalar
 

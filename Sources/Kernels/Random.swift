@@ -16,7 +16,7 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable, Equatable {
     }
 
     public init(state: [UInt64]) {
-        precondition(state.count == 4)
+        if state.count != 4 { fatalError("Xoshiro256: a state has 4 words, got \(state.count)") }
         self.state = (state[0], state[1], state[2], state[3])
     }
 

@@ -152,7 +152,7 @@ public final class ThreadPool: @unchecked Sendable {
             fatalError("ThreadPool: nested or concurrent dispatch; a pool serves one caller thread at a time and its jobs must not use the same pool")
         }
         pthread_mutex_lock(core.mutex)
-        precondition(!core.shuttingDown, "ThreadPool: dispatch after shutdown()")
+        if core.shuttingDown { fatalError("ThreadPool: dispatch after shutdown()") }
         core.job = body
         core.jobContext = context
         core.remaining.store(threadCount - 1, ordering: .relaxed)

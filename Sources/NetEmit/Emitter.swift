@@ -210,7 +210,7 @@ public enum Emitter {
 
         // MARK: forward
         line("    public func forward(count n: Int, training: Bool) {")
-        line("        precondition(n >= 1 && n <= \(network.capacity), \"count must be in 1...\(network.capacity)\")")
+        line("        if n < 1 || n > \(network.capacity) { batchCountOutOfRange(n, capacity: \(network.capacity), model: Self.modelName) }")
         for i in plan.steps {
             let l = layers[i]
             let x = activation(l.inputs[0])
@@ -257,7 +257,7 @@ public enum Emitter {
         // MARK: backward
         line("    @discardableResult")
         line("    public func backward(labels: UnsafePointer<\(T)>, count n: Int, inputGradient: Bool = false) -> (loss: Double, correct: Int) {")
-        line("        precondition(n >= 1 && n <= \(network.capacity), \"count must be in 1...\(network.capacity)\")")
+        line("        if n < 1 || n > \(network.capacity) { batchCountOutOfRange(n, capacity: \(network.capacity), model: Self.modelName) }")
         line("        let result = crossEntropy(probabilities: probabilities, labels: labels, count: n, classes: \(network.classes))")
         line("        crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: \(network.classes))")
         for i in plan.steps.reversed() {

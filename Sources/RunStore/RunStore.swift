@@ -238,23 +238,28 @@ public final class RunStore: @unchecked Sendable {
             try requireRun(db, run)
             try db.execute(sql: "INSERT OR REPLACE INTO epoch (run_id, epoch, recorded_at, metrics) VALUES (?, ?, ?, ?)",
                            arguments: [run, epoch, at.timeIntervalSince1970, json])
-            try db.execute(sql: """
-                UPDATE run SET
-                  epochs_done = (SELECT COUNT(*) FROM epoch WHERE run_id = :id),
-                  last_epoch = (SELECT MAX(epoch) FROM epoch WHERE run_id = :id),
-                  final_test_accuracy = (SELECT CASE WHEN json_type(metrics, '$.test_accuracy') IN ('real', 'integer')
-                                           THEN json_extract(metrics, '$.test_accuracy') END
-                                         FROM epoch WHERE run_id = :id ORDER BY epoch DESC LIMIT 1),
-                  best_test_accuracy = (SELECT MAX(json_extract(metrics, '$.test_accuracy')) FROM epoch
-                                        WHERE run_id = :id AND json_type(metrics, '$.test_accuracy') IN ('real', 'integer')),
-                  best_epoch = (SELECT epoch FROM epoch
-                                WHERE run_id = :id AND json_type(metrics, '$.test_accuracy') IN ('real', 'integer')
-                                ORDER BY json_extract(metrics, '$.test_accuracy') DESC, epoch ASC LIMIT 1),
-                  heartbeat_at = MAX(heartbeat_at, :at)
-                WHERE id = :id
-                """, arguments: ["id": run, "at": at.timeIntervalSince1970])
+            try Self.refreshSummary(db, run: run, at: at)
         }
         try? checkpointIfWALExceeds(checkpointThreshold)
+    }
+
+    /// Recomputes a run's summary columns from its epoch rows and advances its heartbeat.
+    static func refreshSummary(_ db: Database, run: Int64, at: Date) throws {
+        try db.execute(sql: """
+            UPDATE run SET
+              epochs_done = (SELECT COUNT(*) FROM epoch WHERE run_id = :id),
+              last_epoch = (SELECT MAX(epoch) FROM epoch WHERE run_id = :id),
+              final_test_accuracy = (SELECT CASE WHEN json_type(metrics, '$.test_accuracy') IN ('real', 'integer')
+                                       THEN json_extract(metrics, '$.test_accuracy') END
+                                     FROM epoch WHERE run_id = :id ORDER BY epoch DESC LIMIT 1),
+              best_test_accuracy = (SELECT MAX(json_extract(metrics, '$.test_accuracy')) FROM epoch
+                                    WHERE run_id = :id AND json_type(metrics, '$.test_accuracy') IN ('real', 'integer')),
+              best_epoch = (SELECT epoch FROM epoch
+                            WHERE run_id = :id AND json_type(metrics, '$.test_accuracy') IN ('real', 'integer')
+                            ORDER BY json_extract(metrics, '$.test_accuracy') DESC, epoch ASC LIMIT 1),
+              heartbeat_at = MAX(heartbeat_at, :at)
+            WHERE id = :id
+            """, arguments: ["id": run, "at": at.timeIntervalSince1970])
     }
 
     /// Marks the run as alive (call periodically during long epochs).
@@ -283,9 +288,16 @@ public final class RunStore: @unchecked Sendable {
     }
 
     /// Marks a stopped run as `running` again under this process (resuming from a checkpoint).
-    public func resumeRun(run: Int64, at: Date = Date(), owner: ProcessIdentity = .current()) throws {
+    /// `fromEpoch`: the checkpoint's epoch; epochs recorded after it (by a process that died before
+    /// its next checkpoint) are removed in the same transaction, since the resumed run records them
+    /// again.
+    public func resumeRun(run: Int64, fromEpoch: Int? = nil, at: Date = Date(), owner: ProcessIdentity = .current()) throws {
         try write { db in
             try requireRun(db, run)
+            if let fromEpoch {
+                try db.execute(sql: "DELETE FROM epoch WHERE run_id = ? AND epoch > ?", arguments: [run, fromEpoch])
+                try Self.refreshSummary(db, run: run, at: at)
+            }
             try db.execute(sql: """
                 UPDATE run SET status = 'running', status_reason = NULL, finished_at = NULL, heartbeat_at = ?,
                   pid = ?, pid_host = ?, pid_start = ?, boot_id = ? WHERE id = ?

@@ -6,9 +6,18 @@
 ///
 /// Nothing is allocated between the first and last step of an epoch: batches are copied into
 /// `model.input` and a label buffer made once, the permutation is shuffled in place, progress is
-/// formatted into a fixed buffer. At each epoch end the state (`stateBytes`, step, RNG) is copied
-/// into a buffer allocated once, so an interrupt in the middle of the next epoch can store the
-/// checkpoint of the last completed epoch and a resume replays that epoch bit for bit.
+/// formatted into a fixed buffer.
+///
+/// Checkpoints (state = `stateBytes`, step, RNG, best so far): every `checkpointEvery`-th completed
+/// epoch (default: every epoch) the state is written to the store in one transaction that replaces
+/// the previous checkpoint, so a run killed in any way (SIGKILL, OOM, power loss) resumes from
+/// its last checkpointed epoch and replays the following epochs bit for bit. With a larger
+/// interval, the epochs in between are also copied into an unlinked spill file, so Ctrl-C,
+/// SIGTERM, a failure or a divergence still store the last completed epoch.
+///
+/// Divergence: a non-finite training loss stops the epoch at once; a non-finite parameter (a
+/// cheap scan at each epoch end) or test loss stops it before the epoch is recorded. The run then
+/// keeps the weights of its last good epoch and ends `diverged`.
 import Datasets
 import Foundation
 import Kernels
@@ -20,6 +29,8 @@ enum LoopOutcome {
     case completed
     /// Interrupted by `signal`; `epoch` is the epoch in progress (its steps are discarded).
     case interrupted(signal: Int32, epoch: Int)
+    /// The loss or the parameters stopped being finite during `epoch` (its steps are discarded).
+    case diverged(reason: String)
 }
 
 final class Trainer<M: GeneratedModelType> {
@@ -44,22 +55,23 @@ final class Trainer<M: GeneratedModelType> {
     /// Set when `--stop-after-epochs` raised the interrupt flag.
     var stopRequested = false
 
-    // The state as of the last completed epoch, spilled to an unlinked temporary file: ResNet-50's
-    // weights + Adam moments are 283 MB, which would otherwise sit in memory for the whole run.
-    let saved: SpillFile
-    var savedStep = 0
-    var savedRNG: Xoshiro256
-    var savedEpoch = 0
-    var savedBest = (accuracy: -Double.infinity, epoch: 0)
-    /// Whether `saved` holds a state (set by the first `keepCheckpoint`).
-    var hasCheckpoint = false
+    /// Store the checkpoint every this many epochs (1: every epoch).
+    let checkpointEvery: Int
+    /// Epoch of the checkpoint in the store (0: none).
+    var storedCheckpointEpoch = 0
+    // With checkpointEvery > 1: the state as of the last completed epoch, spilled to an unlinked
+    // temporary file (ResNet-50's weights + Adam moments are 283 MB, which would otherwise sit in
+    // memory for the whole run).
+    let spill: SpillFile?
+    var spilled: CheckpointMeta?
 
     let order: UnsafeMutablePointer<Int>
     let loader = BatchLoader<M>()
     let parameterManifest = Weights.parameterManifest(M.self)
 
     init(model: M, data: LoadedData, hyperparameters: Hyperparameters, store: RunStore, run: Int64,
-         progress: ProgressPrinter, allocationCounter: (() -> Int)?, stopAfterEpochs: Int?, failAfterEpochs: Int?) throws {
+         progress: ProgressPrinter, allocationCounter: (() -> Int)?, stopAfterEpochs: Int?, failAfterEpochs: Int?,
+         checkpointEvery: Int) throws {
         self.model = model
         self.data = data
         self.hp = hyperparameters
@@ -69,9 +81,9 @@ final class Trainer<M: GeneratedModelType> {
         self.allocationCounter = allocationCounter
         self.stopAfterEpochs = stopAfterEpochs
         self.failAfterEpochs = failAfterEpochs
+        self.checkpointEvery = checkpointEvery
         rng = Trainer.shuffleRNG(seed: hyperparameters.seed)
-        savedRNG = rng
-        saved = try SpillFile(byteCount: model.stateBytes.count)
+        spill = checkpointEvery > 1 ? try SpillFile(byteCount: model.stateBytes.count) : nil
         order = .allocate(capacity: max(data.train.count, 1))
     }
 
@@ -84,35 +96,61 @@ final class Trainer<M: GeneratedModelType> {
 
     // MARK: Checkpoints
 
-    /// Copies the current state into the checkpoint spill file (epoch end, and at start).
-    func keepCheckpoint() throws {
-        try saved.write(UnsafeRawBufferPointer(model.stateBytes))
-        hasCheckpoint = true
-        savedStep = model.step
-        savedRNG = rng
-        savedEpoch = epochsDone
-        savedBest = (bestAccuracy, bestEpoch)
-    }
+    /// What a checkpoint records besides the state bytes.
+    struct CheckpointMeta {
+        var epoch: Int, step: Int, rng: Xoshiro256, best: (accuracy: Double, epoch: Int)
 
-    /// Writes the in-memory checkpoint (state as of the last completed epoch) to the store.
-    func storeCheckpoint() throws {
-        let words = savedRNG.stateWords.map { String($0) }.joined(separator: ",")
-        var extra = ["step": "\(savedStep)", "rng": words, "epochs_done": "\(savedEpoch)"]
-        if savedBest.epoch > 0 {
-            extra["best_test_accuracy"] = "\(savedBest.accuracy)"
-            extra["best_epoch"] = "\(savedBest.epoch)"
-        }
-        try saved.withContents { bytes in
-            try store.saveSnapshot(run: runID, kind: .checkpoint, epoch: savedEpoch,
-                                   tensors: Weights.checkpointManifest(M.self), bytes: bytes, extra: extra)
+        var extra: [String: String] {
+            var extra = ["step": "\(step)", "rng": rng.stateWords.map { String($0) }.joined(separator: ","),
+                         "epochs_done": "\(epoch)"]
+            if best.epoch > 0 {
+                extra["best_test_accuracy"] = "\(best.accuracy)"
+                extra["best_epoch"] = "\(best.epoch)"
+            }
+            return extra
         }
     }
 
-    /// Restores a stored checkpoint into the model and the loop state.
+    var currentMeta: CheckpointMeta {
+        CheckpointMeta(epoch: epochsDone, step: model.step, rng: rng, best: (bestAccuracy, bestEpoch))
+    }
+
+    /// At the end of a completed epoch: store the checkpoint when the interval says so, else keep
+    /// the state in the spill file. Not after the last epoch (the final weights end the run).
+    func checkpointCompletedEpoch() throws {
+        guard epochsDone < hp.epochs else { return }
+        if epochsDone % checkpointEvery == 0 {
+            try storeCheckpoint(UnsafeRawBufferPointer(model.stateBytes), currentMeta)
+        } else if let spill {
+            try spill.write(UnsafeRawBufferPointer(model.stateBytes))
+            spilled = currentMeta
+        }
+    }
+
+    /// Stopping early (interrupt, failure, divergence): makes sure the store holds the checkpoint
+    /// of the last completed epoch. Returns its epoch (0: no epoch completed, nothing stored).
+    @discardableResult
+    func storeLatestCheckpoint() throws -> Int {
+        if let spill, let meta = spilled, meta.epoch > storedCheckpointEpoch {
+            try spill.withContents { try storeCheckpoint($0, meta) }
+        }
+        return storedCheckpointEpoch
+    }
+
+    private func storeCheckpoint(_ bytes: UnsafeRawBufferPointer, _ meta: CheckpointMeta) throws {
+        try store.saveSnapshot(run: runID, kind: .checkpoint, epoch: meta.epoch,
+                               tensors: Weights.checkpointManifest(M.self), bytes: bytes, extra: meta.extra)
+        storedCheckpointEpoch = meta.epoch
+    }
+
+    /// Restores a stored checkpoint into the model and the loop state. A run that never completed
+    /// an epoch has none and starts over from its seed (the state it started with).
     func restore(from record: RunRecord) throws {
         try Weights.checkCompatible(M.self, run: record)
-        let snapshot = try store.snapshots(run: runID).first { $0.kind == .checkpoint }
-        guard let snapshot else { throw TrainingError("run \(runID) has no checkpoint to resume from") }
+        guard let snapshot = try store.snapshots(run: runID).first(where: { $0.kind == .checkpoint }) else {
+            guard record.epochsDone == 0 else { throw TrainingError("run \(runID) has no checkpoint to resume from") }
+            return
+        }
         try Weights.loadParameters(into: model, store: store, run: record, kind: .checkpoint)
         let words = (snapshot.extra["rng"] ?? "").split(separator: ",").compactMap { UInt64($0) }
         guard words.count == 4, let step = snapshot.extra["step"].flatMap(Int.init) else {
@@ -121,6 +159,7 @@ final class Trainer<M: GeneratedModelType> {
         model.step = step
         rng = Xoshiro256(state: words)
         epochsDone = snapshot.epoch
+        storedCheckpointEpoch = snapshot.epoch
         if let a = snapshot.extra["best_test_accuracy"].flatMap(Double.init),
            let e = snapshot.extra["best_epoch"].flatMap(Int.init) {
             bestAccuracy = a
@@ -128,10 +167,21 @@ final class Trainer<M: GeneratedModelType> {
         }
     }
 
+    /// Whether every parameter (weights, BN statistics) is finite: one pass over the block.
+    func parametersAreFinite() -> Bool {
+        let p = model.parameters
+        var bad = false
+        for i in 0..<M.parameterCount where !p[i].isFinite { bad = true; break }
+        return !bad
+    }
+
+    func divergence(_ what: String, epoch: Int) -> LoopOutcome {
+        .diverged(reason: "\(what) in epoch \(epoch) (step \(model.step)); the learning rate \(formatNumber(hp.learningRate)) is probably too high — try a smaller --lr")
+    }
+
     // MARK: The loop
 
     func run() throws -> LoopOutcome {
-        try keepCheckpoint()
         let train = data.train
         let steps = (train.count + hp.batchSize - 1) / hp.batchSize
         let batch = hp.batchSize
@@ -167,6 +217,10 @@ final class Trainer<M: GeneratedModelType> {
                         copySeconds += monotonicSeconds() - c0
                         model.forward(count: n, training: true)
                         let (loss, right) = model.backward(labels: loader.labels, count: n, inputGradient: false)
+                        if !loss.isFinite {
+                            progress.interruptedMidEpoch()
+                            return divergence("the training loss became \(loss) at batch \(step + 1) of \(steps)", epoch: epoch)
+                        }
                         model.adamStep(learningRate: hp.learningRate, beta1: hp.beta1, beta2: hp.beta2, epsilon: hp.epsilon)
                         lossSum += loss * Double(n)
                         correct += right
@@ -177,9 +231,17 @@ final class Trainer<M: GeneratedModelType> {
                     let trainSeconds = monotonicSeconds() - start
                     let allocations = allocationsBefore.map { allocationCounter!() - $0 }
 
+                    if !parametersAreFinite() {
+                        progress.interruptedMidEpoch()
+                        return divergence("a parameter became NaN or infinite", epoch: epoch)
+                    }
                     let e0 = monotonicSeconds()
                     let test = evaluateModel(model, on: data.test, loader: loader)
                     let evalSeconds = monotonicSeconds() - e0
+                    if !test.loss.isFinite {
+                        progress.interruptedMidEpoch()
+                        return divergence("the test loss became \(test.loss)", epoch: epoch)
+                    }
 
                     var result = EpochResult(
                         epoch: epoch, loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
@@ -199,7 +261,7 @@ final class Trainer<M: GeneratedModelType> {
                                                bytes: UnsafeRawBufferPointer(model.parameterBytes),
                                                extra: ["test_accuracy": "\(test.accuracy)", "test_loss": "\(test.loss)"])
                     }
-                    try keepCheckpoint()
+                    try checkpointCompletedEpoch()
                     result.recordSeconds = monotonicSeconds() - r0
                     results.append(result)
                     progress.epochEnd(result)
@@ -244,7 +306,9 @@ final class SpillFile {
     deinit { close(fd) }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        precondition(bytes.count == byteCount)
+        guard bytes.count == byteCount else {
+            throw TrainingError("checkpoint spill: \(bytes.count) bytes do not fit the \(byteCount)-byte file")
+        }
         var done = 0
         while done < bytes.count {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(done))

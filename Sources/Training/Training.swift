@@ -35,9 +35,13 @@ public struct Hyperparameters: Sendable, Equatable {
     }
 
     /// Checks the values against a model's capacity; every message names the option.
-    public func validate(capacity: Int, modelName: String) throws {
+    /// `dtype`: the model's ("float32", "float64"); the learning rate must be finite in it.
+    public func validate(capacity: Int, modelName: String, dtype: String) throws {
         guard learningRate.isFinite, learningRate > 0 else {
             throw TrainingError("--lr: \(formatNumber(learningRate)) is not a learning rate; it must be a finite number > 0 (Keras' default is 0.001)")
+        }
+        if dtype == "float32", learningRate > Double(Float.greatestFiniteMagnitude) {
+            throw TrainingError("--lr: \(formatNumber(learningRate)) is infinite in \(modelName)'s float32; it must be at most \(formatNumber(Double(Float.greatestFiniteMagnitude))) (Keras' default is 0.001)")
         }
         guard epochs >= 1 else { throw TrainingError("--epochs: \(epochs) is not allowed; train for at least 1 epoch") }
         guard batchSize >= 1 else { throw TrainingError("--batch-size: \(batchSize) is not allowed; it must be at least 1") }

@@ -4,11 +4,15 @@
 /// model → install the signal handler → load and check the data → open the store → create the
 /// model (arena) → only then create the run row (`running`). From there on every exit path sets a
 /// final status: `completed` (final weights stored), `interrupted` (checkpoint of the last
-/// completed epoch stored; exit 130) or `failed` with the reason.
+/// completed epoch stored; exit 130/143), `diverged` (non-finite loss or weights; the last good
+/// epoch's weights kept; exit 1) or `failed` with the reason. A process that dies without a word
+/// (SIGKILL, OOM) leaves a `running` row that reads as `crashed`; its checkpoint (stored every
+/// `--checkpoint-every` epochs) makes it resumable all the same.
 ///
 /// `--resume RUN` reads everything (model, hyperparameters, data source) back from the run row,
 /// checks the run is resumable and the data unchanged (sha256), restores the checkpoint (weights,
-/// BN statistics, Adam moments and step, RNG state) and continues with the next epoch.
+/// BN statistics, Adam moments and step, RNG state), drops epochs recorded after it, and continues
+/// with the next epoch. A run that never completed an epoch starts over from its seed.
 import Datasets
 import Foundation
 import Kernels
@@ -33,6 +37,10 @@ public struct TrainRequest {
     public var commandLine: String = CommandLine.arguments.joined(separator: " ")
     /// Heap allocation counter (the CLI links one in); enables `step_loop_allocations`.
     public var allocationCounter: (() -> Int)?
+    /// Store the resume checkpoint every this many epochs (new runs; a resume keeps the run's).
+    public var checkpointEvery: Int = 1
+    /// Seconds to wait for another process's lock on the database.
+    public var busyTimeout: Double = 5
 
     public init() {}
 }
@@ -62,11 +70,12 @@ public struct InterruptedBeforeStart: Error, CustomStringConvertible {
     public var description: String { "interrupted before training started; nothing was recorded" }
 }
 
-/// A run that failed after it was created (its row says `failed` with `reason`).
+/// A run that failed (or diverged) after it was created (its row says so, with `reason`).
 public struct RunFailed: Error, CustomStringConvertible {
     public var run: Int64
     public var reason: String
-    public var description: String { "run \(run) failed: \(reason)" }
+    public var status: RunStatus = .failed
+    public var description: String { "run \(run) \(status.rawValue): \(reason)" }
 }
 
 public enum TrainingJob {
@@ -76,21 +85,22 @@ public enum TrainingJob {
         guard let type = ModelRegistry.model(named: request.model) else {
             throw TrainingError("--model: unknown model '\(request.model)'; available: \(ModelRegistry.names.joined(separator: ", "))")
         }
-        try request.hyperparameters.validate(capacity: type.capacity, modelName: type.modelName)
+        try request.hyperparameters.validate(capacity: type.capacity, modelName: type.modelName, dtype: type.dtype)
         try validateCommon(request)
+        if request.checkpointEvery < 1 { throw TrainingError("--checkpoint-every: must be at least 1 (1: every epoch)") }
         let threads = request.threads ?? ThreadPool.availableProcessors
         Interrupt.install()
         let data = try request.data.load(for: ModelShape(type))
         guard request.hyperparameters.seed <= UInt64(Int64.max) else { throw TrainingError("--seed: must be at most \(Int64.max)") }
-        let store = try openStore(request.dbPath, create: true)
+        let store = try openStore(request.dbPath, create: true, busyTimeout: request.busyTimeout)
         if Interrupt.pending != 0 { throw InterruptedBeforeStart(signal: Interrupt.pending) }
         return try train(type, request: request, data: data, store: store, threads: threads, resuming: nil)
     }
 
     /// Opens the experiment store; its errors are prefixed with the option that named it.
-    static func openStore(_ path: String, create: Bool) throws -> RunStore {
+    static func openStore(_ path: String, create: Bool, busyTimeout: Double) throws -> RunStore {
         do {
-            return try RunStore(path: path, createIfMissing: create)
+            return try RunStore(path: path, createIfMissing: create, busyTimeout: busyTimeout)
         } catch {
             throw TrainingError("--db: \(oneLine(error))")
         }
@@ -100,22 +110,27 @@ public enum TrainingJob {
         if let t = request.threads, t < 1 { throw TrainingError("--threads: \(t) is not allowed; use at least 1") }
         if let s = request.stopAfterEpochs, s < 1 { throw TrainingError("--stop-after-epochs: must be at least 1") }
         if let s = request.failAfterEpochs, s < 1 { throw TrainingError("--fail-after-epochs: must be at least 1") }
+        guard request.busyTimeout.isFinite, request.busyTimeout >= 0 else {
+            throw TrainingError("--busy-timeout: \(formatNumber(request.busyTimeout)) is not a number of seconds ≥ 0")
+        }
     }
 
     static func resumeRun(_ id: Int64, _ request: TrainRequest) throws -> TrainOutcome {
         try validateCommon(request)
-        let store = try openStore(request.dbPath, create: false)
+        let store = try openStore(request.dbPath, create: false, busyTimeout: request.busyTimeout)
         let record = try store.run(id)
         switch record.status {
         case .completed:
             throw TrainingError("run \(id) is already completed (\(record.epochsDone)/\(record.epochsPlanned) epochs); nothing to resume — start a new run instead")
         case .running:
             throw TrainingError("run \(id) is still running (pid \(record.owner.pid) on \(record.owner.host)); stop it first (Ctrl-C) and resume it then")
+        case .diverged:
+            throw TrainingError("run \(id) diverged (\(record.statusReason ?? "non-finite loss")); resuming would repeat it — start a new run with a smaller --lr")
         case .interrupted, .failed, .crashed:
             break
         }
-        guard try store.snapshots(run: id).contains(where: { $0.kind == .checkpoint }) else {
-            throw TrainingError("run \(id) (\(record.status.rawValue)) has no checkpoint to resume from; only runs stopped by Ctrl-C/SIGTERM can be resumed")
+        guard try store.snapshots(run: id).contains(where: { $0.kind == .checkpoint }) || record.epochsDone == 0 else {
+            throw TrainingError("run \(id) (\(record.status.rawValue)) has no checkpoint to resume from (it recorded \(record.epochsDone) epochs but stored no checkpoint)")
         }
         guard let type = ModelRegistry.model(named: record.model) else {
             throw TrainingError("run \(id) trained model '\(record.model)', which this build does not have")
@@ -126,7 +141,7 @@ public enum TrainingJob {
         hp.beta1 = h["beta_1"].flatMap(Double.init) ?? hp.beta1
         hp.beta2 = h["beta_2"].flatMap(Double.init) ?? hp.beta2
         hp.epsilon = h["epsilon"].flatMap(Double.init) ?? hp.epsilon
-        try hp.validate(capacity: type.capacity, modelName: type.modelName)
+        try hp.validate(capacity: type.capacity, modelName: type.modelName, dtype: type.dtype)
 
         Interrupt.install()
         let source = try DataSource(recorded: h, run: id)
@@ -141,6 +156,7 @@ public enum TrainingJob {
         var r = request
         r.hyperparameters = hp
         r.model = record.model
+        r.checkpointEvery = h["checkpoint_every"].flatMap(Int.init).map { max(1, $0) } ?? 1
         return try train(type, request: r, data: data, store: store, threads: threads, resuming: record)
     }
 
@@ -161,6 +177,7 @@ public enum TrainingJob {
                 "epsilon": "\(hp.epsilon)", "epochs": "\(hp.epochs)", "batch_size": "\(hp.batchSize)",
                 "seed": "\(hp.seed)", "loss": "categorical_crossentropy", "shuffle": "true",
                 "dtype": M.dtype, "capacity": "\(M.capacity)", "threads": "\(threads)",
+                "checkpoint_every": "\(request.checkpointEvery)",
             ]
             hyper.merge(data.recordEntries) { a, _ in a }
             let config = RunConfig(
@@ -173,12 +190,24 @@ public enum TrainingJob {
             runID = try store.createRun(config)
         }
         progress.run = runID
+        // A second Ctrl-C stops at once: the watchdog marks the run interrupted (resumable from its
+        // last stored checkpoint) through a connection of its own, then exits.
+        let dbPath = request.dbPath, busyTimeout = request.busyTimeout
+        Interrupt.onSecondSignal {
+            guard let store = try? RunStore(path: dbPath, createIfMissing: false, busyTimeout: busyTimeout),
+                  (try? store.run(runID))?.recordedStatus == .running else { return }
+            let name = Interrupt.pending == SIGTERM ? "SIGTERM" : "SIGINT"
+            try? store.finishRun(run: runID, status: .interrupted,
+                                 reason: "second \(name): stopped at once; resumable from the last stored checkpoint")
+        }
+        defer { Interrupt.onSecondSignal(nil) }
 
         let trainer: Trainer<M>
         do {
             trainer = try Trainer(model: model, data: data, hyperparameters: hp, store: store, run: runID,
                                   progress: progress, allocationCounter: request.allocationCounter,
-                                  stopAfterEpochs: request.stopAfterEpochs, failAfterEpochs: request.failAfterEpochs)
+                                  stopAfterEpochs: request.stopAfterEpochs, failAfterEpochs: request.failAfterEpochs,
+                                  checkpointEvery: request.checkpointEvery)
         } catch {
             try? store.finishRun(run: runID, status: .failed, reason: oneLine(error))
             throw RunFailed(run: runID, reason: oneLine(error))
@@ -188,14 +217,14 @@ public enum TrainingJob {
         do {
             if let resuming {
                 try trainer.restore(from: resuming)
-                try store.resumeRun(run: runID)
+                try store.resumeRun(run: runID, fromEpoch: trainer.epochsDone)
             }
             setupSeconds = monotonicSeconds() - s0
             outcome = try trainer.run()
         } catch {
             let reason = oneLine(error)
             // Keep the last completed epoch resumable when the store still works.
-            if trainer.hasCheckpoint { try? trainer.storeCheckpoint() }
+            _ = try? trainer.storeLatestCheckpoint()
             do {
                 try store.finishRun(run: runID, status: .failed, reason: reason)
             } catch {
@@ -207,23 +236,33 @@ public enum TrainingJob {
         var signal: Int32?
         switch outcome {
         case .completed:
-            // A checkpoint only serves a resume; a completed run keeps its final and best weights.
-            if resuming != nil { try? store.deleteSnapshot(run: runID, kind: .checkpoint) }
             try store.finishRun(run: runID, status: .completed)
+            // A checkpoint only serves a resume; a completed run keeps its final and best weights.
+            try? store.deleteSnapshot(run: runID, kind: .checkpoint)
         case .interrupted(let sig, let epoch):
             signal = sig
             let name = sig == SIGTERM ? "SIGTERM" : "SIGINT"
-            let reason = trainer.stopRequested
-                ? "stopped after epoch \(trainer.epochsDone) (--stop-after-epochs)"
-                : "\(name) during epoch \(epoch); checkpoint of epoch \(trainer.savedEpoch) stored"
             do {
-                try trainer.storeCheckpoint()
+                let saved = try trainer.storeLatestCheckpoint()
+                let kept = saved > 0 ? "checkpoint of epoch \(saved) stored" : "no epoch completed; a resume starts over"
+                let reason = trainer.stopRequested
+                    ? "stopped after epoch \(trainer.epochsDone) (--stop-after-epochs)"
+                    : "\(name) during epoch \(epoch); \(kept)"
                 try store.finishRun(run: runID, status: .interrupted, reason: reason)
             } catch {
                 let why = "interrupted, but storing the checkpoint failed: \(oneLine(error))"
                 try? store.finishRun(run: runID, status: .failed, reason: why)
                 throw RunFailed(run: runID, reason: why)
             }
+        case .diverged(let reason):
+            let saved = (try? trainer.storeLatestCheckpoint()) ?? 0
+            let full = reason + (saved > 0 ? "; weights of epoch \(saved) kept" : "; no epoch completed, no weights kept")
+            do {
+                try store.finishRun(run: runID, status: .diverged, reason: full)
+            } catch {
+                throw RunFailed(run: runID, reason: full + "; marking the run diverged failed: \(oneLine(error))", status: .diverged)
+            }
+            throw RunFailed(run: runID, reason: full, status: .diverged)
         }
         let record = try store.run(runID)
         return TrainOutcome(

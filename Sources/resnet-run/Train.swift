@@ -4,8 +4,8 @@
 /// This file parses and validates the command line; the training itself is in the Training
 /// library (`TrainingJob.run`). Numbers are taken as text and parsed here so that every bad value
 /// is reported in one line (`error: --lr: 'abc' is not a number`) with a non-zero exit status and
-/// nothing written. Exit status: 0 completed, 1 the run failed (its row says `failed`), 2 bad
-/// input (nothing recorded), 130 interrupted (checkpoint stored; resume with `--resume RUN`).
+/// nothing written. Exit status: 0 completed, 1 the run failed or diverged (its row says so), 2 bad
+/// input (nothing recorded), 130 (Ctrl-C) / 143 (SIGTERM) interrupted (resume with `--resume RUN`).
 import AllocCounter
 import ArgumentParser
 import Datasets
@@ -31,19 +31,25 @@ struct Train: ParsableCommand {
           --synthetic     the synthetic set even where datasets/ exists (sizes:
                           --synthetic-train, --synthetic-test).
 
-        Ctrl-C (or SIGTERM) finishes the current step, stores a checkpoint of the
-        last completed epoch and marks the run 'interrupted' (exit 130). A second
-        Ctrl-C exits at once. `resnet-run train --resume RUN` continues the run with
-        its own settings; its per-epoch metrics equal an uninterrupted run's (same
-        seed and thread count).
+        Every completed epoch is checkpointed in the database (weights, BN
+        statistics, Adam moments, step, shuffle state; --checkpoint-every N for
+        every Nth), so a run killed in any way (kill -9, out of memory, power
+        loss) can be resumed. Ctrl-C (or SIGTERM) finishes the current step and
+        marks the run 'interrupted' (exit 130; 143 for SIGTERM); a second Ctrl-C
+        stops at once and still marks it 'interrupted'. A NaN or infinite loss
+        or weight stops the run as 'diverged' (exit 1) with the weights of the
+        last good epoch. `resnet-run train --resume RUN` continues an
+        interrupted, failed or crashed run with its own settings from its last
+        checkpoint; its per-epoch metrics equal an uninterrupted run's (same seed
+        and thread count).
 
         Output: a Keras-style progress bar on a terminal, one line per epoch
         otherwise. --json prints one JSON object per epoch (with timings:
         batch_copy_seconds, eval_seconds, record_seconds, step_loop_allocations)
         and one for the outcome (data_load_seconds, peak_rss_bytes, arena_bytes).
 
-        Exit status: 0 completed, 1 the run failed (recorded as 'failed'), 2 bad
-        input (nothing recorded), 130 interrupted.
+        Exit status: 0 completed, 1 the run failed or diverged (recorded so), 2 bad
+        input (nothing recorded), 130 interrupted by Ctrl-C, 143 by SIGTERM.
         """)
 
     @Option(help: "Model to train (\(ModelRegistry.names.joined(separator: ", "))).")
@@ -76,6 +82,10 @@ struct Train: ParsableCommand {
     var threads: String?
     @Option(help: ArgumentHelp("Continue interrupted run RUN from its last completed epoch (with its own settings).", valueName: "run"))
     var resume: String?
+    @Option(help: ArgumentHelp("Store the resume checkpoint every N epochs (default 1: every epoch; a larger N writes less but a kill -9 loses up to N-1 epochs).", valueName: "n"))
+    var checkpointEvery: String?
+    @Option(help: ArgumentHelp("Seconds to wait for another process's lock on the database before failing (default 5).", valueName: "s"))
+    var busyTimeout: String?
     @Flag(help: "Print only errors and the final line.")
     var quiet = false
     @Flag(help: "Print one JSON object per epoch and one for the outcome (for scripts).")
@@ -100,7 +110,7 @@ struct Train: ParsableCommand {
             throw ExitCode(128 + error.signal)
         } catch let error as RunFailed {
             FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-            if json { printJSON(["run": error.run, "status": "failed", "reason": error.reason]) }
+            if json { printJSON(["run": error.run, "status": error.status.rawValue, "reason": error.reason]) }
             throw ExitCode(1)
         } catch {
             fail(error)
@@ -118,6 +128,11 @@ struct Train: ParsableCommand {
         r.threads = try threads.map { try parseInt($0, option: "--threads", minimum: 1) }
         r.stopAfterEpochs = try stopAfterEpochs.map { try parseInt($0, option: "--stop-after-epochs", minimum: 1) }
         r.failAfterEpochs = try failAfterEpochs.map { try parseInt($0, option: "--fail-after-epochs", minimum: 1) }
+        if let busyTimeout {
+            let t = try parseDouble(busyTimeout, option: "--busy-timeout")
+            guard t.isFinite, t >= 0 else { throw TrainingError("--busy-timeout: '\(busyTimeout)' is not a number of seconds ≥ 0") }
+            r.busyTimeout = t
+        }
         if alloc_counter_active() != 0 { r.allocationCounter = { Int(alloc_counter_allocations()) } }
 
         if let resume {
@@ -126,7 +141,7 @@ struct Train: ParsableCommand {
                 ("--batch-size", batchSize != nil), ("--seed", seed != nil), ("--data", data != nil),
                 ("--data-file", dataFile != nil), ("--split", split != nil), ("--synthetic", synthetic),
                 ("--synthetic-train", syntheticTrain != nil), ("--synthetic-test", syntheticTest != nil),
-                ("--label", label != nil),
+                ("--label", label != nil), ("--checkpoint-every", checkpointEvery != nil),
             ]
             if let conflict = given.first(where: { $0.1 }) {
                 throw TrainingError("\(conflict.0) cannot be combined with --resume: a resumed run keeps its own settings")
@@ -149,7 +164,8 @@ struct Train: ParsableCommand {
             }
             hp.seed = s
         }
-        try hp.validate(capacity: type.capacity, modelName: type.modelName)
+        try hp.validate(capacity: type.capacity, modelName: type.modelName, dtype: type.dtype)
+        if let checkpointEvery { r.checkpointEvery = try parseInt(checkpointEvery, option: "--checkpoint-every", minimum: 1) }
         r.hyperparameters = hp
         r.label = label
 

@@ -9,7 +9,7 @@ import XCTest
 final class TrainingUnitTests: XCTestCase {
     func testHyperparameterValidation() {
         func message(_ hp: Hyperparameters, capacity: Int = 32) -> String? {
-            do { try hp.validate(capacity: capacity, modelName: "resnet50-signs"); return nil } catch { return "\(error)" }
+            do { try hp.validate(capacity: capacity, modelName: "resnet50-signs", dtype: "float32"); return nil } catch { return "\(error)" }
         }
         XCTAssertNil(message(Hyperparameters()))
         XCTAssertNil(message(Hyperparameters(learningRate: 0.00015, epochs: 1, batchSize: 32)))
