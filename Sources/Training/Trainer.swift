@@ -143,14 +143,12 @@ final class Trainer<M: GeneratedModelType> {
         storedCheckpointEpoch = meta.epoch
     }
 
-    /// Restores a stored checkpoint into the model and the loop state. A run that never completed
-    /// an epoch has none and starts over from its seed (the state it started with).
+    /// Restores a stored checkpoint into the model and the loop state. A run without one (it died
+    /// before its first checkpoint was committed) starts over from its seed, the state it started
+    /// with; the epochs it recorded are then replayed.
     func restore(from record: RunRecord) throws {
         try Weights.checkCompatible(M.self, run: record)
-        guard let snapshot = try store.snapshots(run: runID).first(where: { $0.kind == .checkpoint }) else {
-            guard record.epochsDone == 0 else { throw TrainingError("run \(runID) has no checkpoint to resume from") }
-            return
-        }
+        guard let snapshot = try store.snapshots(run: runID).first(where: { $0.kind == .checkpoint }) else { return }
         try Weights.loadParameters(into: model, store: store, run: record, kind: .checkpoint)
         let words = (snapshot.extra["rng"] ?? "").split(separator: ",").compactMap { UInt64($0) }
         guard words.count == 4, let step = snapshot.extra["step"].flatMap(Int.init) else {

@@ -41,7 +41,7 @@ public struct Hyperparameters: Sendable, Equatable {
             throw TrainingError("--lr: \(formatNumber(learningRate)) is not a learning rate; it must be a finite number > 0 (Keras' default is 0.001)")
         }
         if dtype == "float32", learningRate > Double(Float.greatestFiniteMagnitude) {
-            throw TrainingError("--lr: \(formatNumber(learningRate)) is infinite in \(modelName)'s float32; it must be at most \(formatNumber(Double(Float.greatestFiniteMagnitude))) (Keras' default is 0.001)")
+            throw TrainingError("--lr: \(formatNumber(learningRate)) is infinite in \(modelName)'s float32; it must be at most 3.4e+38 (Keras' default is 0.001)")
         }
         guard epochs >= 1 else { throw TrainingError("--epochs: \(epochs) is not allowed; train for at least 1 epoch") }
         guard batchSize >= 1 else { throw TrainingError("--batch-size: \(batchSize) is not allowed; it must be at least 1") }

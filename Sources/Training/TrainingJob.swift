@@ -17,7 +17,7 @@ import Datasets
 import Foundation
 import Kernels
 import Models
-import RunStore
+@_spi(Testing) import RunStore
 
 public struct TrainRequest {
     public var model: String = "resnet50-signs"
@@ -37,6 +37,10 @@ public struct TrainRequest {
     public var commandLine: String = CommandLine.arguments.joined(separator: " ")
     /// Heap allocation counter (the CLI links one in); enables `step_loop_allocations`.
     public var allocationCounter: (() -> Int)?
+    /// For tests: SIGKILL this process halfway through writing its Nth weight snapshot.
+    public var killDuringSnapshot: Int?
+    /// For tests: wait this long after an interrupt before recording it (room for a second signal).
+    public var lingerAfterInterrupt: Double?
     /// Store the resume checkpoint every this many epochs (new runs; a resume keeps the run's).
     public var checkpointEvery: Int = 1
     /// Seconds to wait for another process's lock on the database.
@@ -129,9 +133,6 @@ public enum TrainingJob {
         case .interrupted, .failed, .crashed:
             break
         }
-        guard try store.snapshots(run: id).contains(where: { $0.kind == .checkpoint }) || record.epochsDone == 0 else {
-            throw TrainingError("run \(id) (\(record.status.rawValue)) has no checkpoint to resume from (it recorded \(record.epochsDone) epochs but stored no checkpoint)")
-        }
         guard let type = ModelRegistry.model(named: record.model) else {
             throw TrainingError("run \(id) trained model '\(record.model)', which this build does not have")
         }
@@ -190,6 +191,16 @@ public enum TrainingJob {
             runID = try store.createRun(config)
         }
         progress.run = runID
+        if let n = request.killDuringSnapshot {
+            // Fault injection: small chunks, and death in the middle of the nth snapshot's blob.
+            store.blobChunkSize = 4096
+            var chunks = 0, snapshots = 0
+            store.afterSnapshotChunk = { offset in
+                if offset <= 4096 { snapshots += 1; chunks = 0 }
+                chunks += 1
+                if snapshots == n && chunks == 2 { kill(getpid(), SIGKILL) }
+            }
+        }
         // A second Ctrl-C stops at once: the watchdog marks the run interrupted (resumable from its
         // last stored checkpoint) through a connection of its own, then exits.
         let dbPath = request.dbPath, busyTimeout = request.busyTimeout
@@ -241,6 +252,11 @@ public enum TrainingJob {
             try? store.deleteSnapshot(run: runID, kind: .checkpoint)
         case .interrupted(let sig, let epoch):
             signal = sig
+            if let linger = request.lingerAfterInterrupt {
+                // Signals cut a sleep short; linger for the whole time.
+                let end = monotonicSeconds() + linger
+                while monotonicSeconds() < end { usleep(10_000) }
+            }
             let name = sig == SIGTERM ? "SIGTERM" : "SIGINT"
             do {
                 let saved = try trainer.storeLatestCheckpoint()

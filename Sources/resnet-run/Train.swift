@@ -94,6 +94,8 @@ struct Train: ParsableCommand {
     var stopAfterEpochs: String?
     @Option(help: ArgumentHelp("For tests: fail once epoch N has been recorded (the run is marked 'failed').", valueName: "n"))
     var failAfterEpochs: String?
+    @Option(help: .hidden) var killDuringSnapshot: String?
+    @Option(help: .hidden) var lingerAfterInterrupt: String?
 
     func run() throws {
         let request: TrainRequest
@@ -128,6 +130,8 @@ struct Train: ParsableCommand {
         r.threads = try threads.map { try parseInt($0, option: "--threads", minimum: 1) }
         r.stopAfterEpochs = try stopAfterEpochs.map { try parseInt($0, option: "--stop-after-epochs", minimum: 1) }
         r.failAfterEpochs = try failAfterEpochs.map { try parseInt($0, option: "--fail-after-epochs", minimum: 1) }
+        r.killDuringSnapshot = try killDuringSnapshot.map { try parseInt($0, option: "--kill-during-snapshot", minimum: 1) }
+        r.lingerAfterInterrupt = try lingerAfterInterrupt.map { try parseDouble($0, option: "--linger-after-interrupt") }
         if let busyTimeout {
             let t = try parseDouble(busyTimeout, option: "--busy-timeout")
             guard t.isFinite, t >= 0 else { throw TrainingError("--busy-timeout: '\(busyTimeout)' is not a number of seconds ≥ 0") }
