@@ -286,16 +286,25 @@ final class Trainer<M: GeneratedModelType> {
 final class SpillFile {
     let fd: Int32
     let byteCount: Int
+    /// Where the (unlinked) file lives, for messages.
+    let location: String
 
     init(byteCount: Int) throws {
-        let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        let directory = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array("\(directory)/resnet-run-checkpoint-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw TrainingError("cannot create a checkpoint file in \(directory): \(String(cString: strerror(errno)))") }
-        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
-        guard ftruncate(fd, off_t(byteCount)) == 0 else {
+        let megabytes = (byteCount + (1 << 20) - 1) >> 20
+        guard fd >= 0 else {
+            throw TrainingError("cannot create the checkpoint spill file in TMPDIR \(directory): \(String(cString: strerror(errno))) (--checkpoint-every > 1 keeps a \(megabytes) MB copy there; set TMPDIR or use --checkpoint-every 1)")
+        }
+        location = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        unlink(location)
+        // Reserve the blocks now: a full disk or a file-size limit is reported here, before the
+        // first epoch, not in the middle of the run.
+        let rc = posix_fallocate(fd, 0, off_t(byteCount))
+        guard rc == 0 else {
             close(fd)
-            throw TrainingError("cannot size the checkpoint file in \(directory): \(String(cString: strerror(errno)))")
+            throw TrainingError("cannot reserve \(megabytes) MB for the checkpoint spill file \(location): \(String(cString: strerror(rc))) (free space in TMPDIR, set TMPDIR elsewhere, or use --checkpoint-every 1)")
         }
         self.fd = fd
         self.byteCount = byteCount
@@ -311,7 +320,7 @@ final class SpillFile {
         while done < bytes.count {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(done))
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw TrainingError("cannot write the checkpoint file: \(String(cString: strerror(errno)))") }
+            guard n > 0 else { throw TrainingError("cannot write the checkpoint spill file \(location): \(String(cString: strerror(errno)))") }
             done += n
         }
     }

@@ -32,6 +32,13 @@ struct Evaluate: ParsableCommand {
                 print("run \(used.run) (\(used.model), \(used.kind.rawValue) weights of epoch \(used.epoch)) on \(set.identity):")
                 print(String(format: "loss: %.4f - accuracy: %.4f (%d/%d)", result.loss, result.accuracy, result.correct, result.count))
             }
+            if !result.loss.isFinite {
+                // Weights from before divergence checks (or edited ones): say so, exit 1.
+                FileHandle.standardError.write(Data("error: run \(used.run)'s \(used.kind.rawValue) weights give a non-finite loss (\(result.loss)); they hold NaN or infinite values (did the run diverge?)\n".utf8))
+                throw ExitCode(1)
+            }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             fail(error)
         }
