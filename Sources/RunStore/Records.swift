@@ -3,7 +3,7 @@
 import Foundation
 
 public enum RunStatus: String, CaseIterable, Codable, Sendable {
-    case running, completed, interrupted, failed, crashed
+    case running, completed, interrupted, failed, crashed, diverged
 }
 
 public enum SnapshotKind: String, CaseIterable, Codable, Sendable {

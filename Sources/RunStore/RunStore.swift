@@ -267,7 +267,7 @@ public final class RunStore: @unchecked Sendable {
         try? checkpointIfWALExceeds(checkpointThreshold)
     }
 
-    /// Sets the final status (`completed`, `interrupted`, `failed`, `crashed`) and finish time.
+    /// Sets the final status (`completed`, `interrupted`, `failed`, `crashed`, `diverged`) and finish time.
     public func finishRun(run: Int64, status: RunStatus, reason: String? = nil, at: Date = Date()) throws {
         guard status != .running else {
             throw RunStoreError.invalidArgument("finishRun needs a final status, not 'running' (use resumeRun)")

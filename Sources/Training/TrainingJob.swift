@@ -112,7 +112,7 @@ public enum TrainingJob {
             throw TrainingError("run \(id) is already completed (\(record.epochsDone)/\(record.epochsPlanned) epochs); nothing to resume — start a new run instead")
         case .running:
             throw TrainingError("run \(id) is still running (pid \(record.owner.pid) on \(record.owner.host)); stop it first (Ctrl-C) and resume it then")
-        case .interrupted, .failed, .crashed:
+        case .interrupted, .failed, .crashed, .diverged:
             break
         }
         guard try store.snapshots(run: id).contains(where: { $0.kind == .checkpoint }) else {

@@ -24,7 +24,7 @@ struct ListRuns: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     @Option(name: .long, parsing: .singleValue,
-            help: ArgumentHelp("Only runs with this status (repeatable or comma-separated): running, completed, interrupted, failed, crashed.",
+            help: ArgumentHelp("Only runs with this status (repeatable or comma-separated): \(RunStatus.allCases.map(\.rawValue).joined(separator: ", ")).",
                                valueName: "status"))
     var status: [String] = []
 

@@ -42,7 +42,7 @@ struct Style {
         case .running: return .cyan
         case .completed: return .green
         case .interrupted: return .yellow
-        case .failed, .crashed: return .red
+        case .failed, .crashed, .diverged: return .red
         }
     }
 
