@@ -14,7 +14,9 @@ struct ListRuns: ParsableCommand {
         abstract: "List runs: id, status, label, start, duration, model, dataset, lr, batch, epochs, test accuracy.",
         discussion: """
             Newest runs come first unless --sort is given. FINAL is the test accuracy of the last \
-            recorded epoch, BEST the highest test accuracy of any epoch. EPOCHS is done/planned.
+            recorded epoch, BEST the highest test accuracy of any epoch. EPOCHS is done/planned. \
+            With --sort, runs without a finite value for the column (none recorded, NaN or \
+            infinite) come last in either direction.
 
             Examples:
               resnet-runs list --status completed --sort best --desc --limit 5
@@ -78,7 +80,8 @@ struct ListRuns: ParsableCommand {
     enum SortKey { case number(Double), text(String), missing }
 
     static func sortKey(_ r: RunRecord, _ column: ListColumn, now: Date) -> SortKey {
-        func num(_ v: Double?) -> SortKey { v.map { $0.isNaN ? .missing : .number($0) } ?? .missing }
+        // NaN and ±infinity are no usable value: such runs sort with the runs that have none.
+        func num(_ v: Double?) -> SortKey { v.map { $0.isFinite ? .number($0) : .missing } ?? .missing }
         func txt(_ v: String?) -> SortKey { v.map { .text($0) } ?? .missing }
         switch column {
         case .id: return .number(Double(r.id))
@@ -96,7 +99,8 @@ struct ListRuns: ParsableCommand {
         }
     }
 
-    /// Stable sort; runs without a value for the column always come last, ties keep id order.
+    /// Stable sort; runs without a (finite) value for the column always come last, in either
+    /// direction; ties keep id order.
     static func sorted(_ runs: [RunRecord], by column: ListColumn, descending: Bool, now: Date) -> [RunRecord] {
         let keyed = runs.map { (sortKey($0, column, now: now), $0) }
         return keyed.sorted { a, b in

@@ -70,4 +70,69 @@ final class ReliabilityCLITests: XCTestCase {
         assertOneLineError(try runCLI(["list", "--db", db, "--status", "exploded"]),
                            "--status: unknown status 'exploded' (choose from running, completed, interrupted, failed, crashed, diverged)")
     }
+
+    func testSortingNeverPutsNonFiniteValuesFirst() throws {
+        let (a, b, c) = try buildNonFiniteStore()
+        // An infinite learning rate sorts with the missing values: last, in both directions.
+        XCTAssertEqual(csvIDs(try runCLI(["list", "--db", db, "--sort", "lr", "--desc", "--format", "csv"])), ["\(b)", "\(a)", "\(c)"])
+        XCTAssertEqual(csvIDs(try runCLI(["list", "--db", db, "--sort", "lr", "--format", "csv"])), ["\(a)", "\(b)", "\(c)"])
+        // Test accuracies of NaN / infinity never count as the best or the final one.
+        XCTAssertEqual(csvIDs(try runCLI(["list", "--db", db, "--sort", "best", "--desc", "--format", "csv"])), ["\(b)", "\(a)", "\(c)"])
+        XCTAssertEqual(csvIDs(try runCLI(["list", "--db", db, "--sort", "final", "--desc", "--format", "csv"])), ["\(a)", "\(b)", "\(c)"])
+        let keys = [1.0, .nan, .infinity, -.infinity, 0.5].map { v -> ListRuns.SortKey in
+            var r = try! RunStore(path: db, createIfMissing: false, readOnly: true).run(a)
+            r.bestTestAccuracy = v
+            return ListRuns.sortKey(r, .best, now: Fixture.now)
+        }
+        XCTAssertEqual(keys.map { if case .missing = $0 { return true } else { return false } }, [false, true, true, true, false])
+    }
+
+    func testCompareNeverStarsNonFiniteValues() throws {
+        let (a, b, c) = try buildNonFiniteStore()
+        var r = try runCLI(["compare", "\(a)", "\(b)", "\(c)", "--db", db, "--format", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let metrics = try XCTUnwrap(json["metrics"] as? [[String: Any]])
+        func row(_ name: String) throws -> [String: Any] { try XCTUnwrap(metrics.first { $0["name"] as? String == name }, name) }
+        func values(_ name: String) throws -> [String] { (try row(name)["values"] as? [Any] ?? []).map { "\($0)" } }
+        // One finite value among NaN and -inf: nothing to rank, no best.
+        XCTAssertEqual(try values("final loss"), ["0.8", "NaN", "-Infinity"])
+        XCTAssertTrue(try row("final loss")["best_run"] is NSNull)
+        // "best" rows are taken over finite values only.
+        XCTAssertEqual(try values("best loss"), ["0.8", "0.9", "2"])
+        XCTAssertEqual(try row("best loss")["best_run"] as? Int, Int(a))
+        XCTAssertEqual(try values("final test_accuracy"), ["0.6", "NaN", "Infinity"])
+        XCTAssertTrue(try row("final test_accuracy")["best_run"] is NSNull)
+        XCTAssertEqual(try values("best test_accuracy"), ["0.6", "0.7", "<null>"])
+        XCTAssertEqual(try row("best test_accuracy")["best_run"] as? Int, Int(b))
+
+        r = try runCLI(["compare", "\(a)", "\(b)", "\(c)", "--db", db, "--no-epochs", "--no-chart"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let table = r.stdout.components(separatedBy: "; ★ best)\n")[1]
+        var stars = 0
+        for line in table.split(separator: "\n") {
+            for cell in line.components(separatedBy: "  ") where cell.contains("★") {
+                stars += 1
+                XCTAssertFalse(cell.contains("NaN") || cell.contains("inf"), "starred a non-finite value: \(line)")
+            }
+        }
+        XCTAssertEqual(stars, 2, table)  // best loss (#a) and best test_accuracy (#b)
+        XCTAssertTrue(table.contains("NaN") && table.contains("inf"), table)
+    }
+
+    func testCompareRejectsUnknownMetric() throws {
+        let (a, b, _) = try buildNonFiniteStore()
+        let before = fileDigest(db)
+        assertOneLineError(try runCLI(["compare", "\(a)", "\(b)", "--db", db, "--metric", "nope"]),
+                           "--metric: unknown metric 'nope' (known: loss, test_accuracy)")
+        let svg = dir.path("curves.svg")
+        assertOneLineError(try runCLI(["compare", "\(a)", "\(b)", "--db", db, "--metric", "loss", "--metric", "acc", "--metric", "x", "--plot", svg]),
+                           "--metric: unknown metric 'acc', 'x' (known: loss, test_accuracy)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: svg), "no plot is written for a failed command")
+        XCTAssertEqual(fileDigest(db), before)
+        let ok = try runCLI(["compare", "\(a)", "\(b)", "--db", db, "--metric", "loss", "--no-chart"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("Per-epoch loss"))
+        XCTAssertFalse(ok.stdout.contains("Per-epoch test_accuracy"))
+    }
 }
