@@ -105,6 +105,19 @@ extension RunStore {
         }
     }
 
+    /// For every run that has stored weights: the epoch of each stored snapshot kind. One query
+    /// over the snapshot rows' metadata (the blobs are never read).
+    public func storedWeightEpochs() throws -> [Int64: [SnapshotKind: Int]] {
+        try read { db in
+            var out: [Int64: [SnapshotKind: Int]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT run_id, kind, epoch FROM snapshot") {
+                guard let kind = SnapshotKind(rawValue: row["kind"]) else { continue }
+                out[row["run_id"], default: [:]][kind] = row["epoch"]
+            }
+            return out
+        }
+    }
+
     /// Opens the blob of one snapshot inside the current read transaction and hands it to `body`.
     private func withBlob<T>(_ db: Database, run: Int64, kind: SnapshotKind,
                              _ body: (SnapshotInfo, OpaquePointer) throws -> T) throws -> T {

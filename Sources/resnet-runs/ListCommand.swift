@@ -15,8 +15,12 @@ struct ListRuns: ParsableCommand {
         discussion: """
             Newest runs come first unless --sort is given. FINAL is the test accuracy of the last \
             recorded epoch, BEST the highest test accuracy of any epoch. EPOCHS is done/planned. \
-            With --sort, runs without a finite value for the column (none recorded, NaN or \
-            infinite) come last in either direction.
+            A BEST value marked * is an epoch whose weights are not stored (no final, best or \
+            checkpoint snapshot of that epoch, e.g. the run was killed before saving them): \
+            `resnet-runs show RUN` says which weights there are. JSON output has \
+            "best_epoch_weights_stored" and "stored_weights" (epoch of each stored snapshot kind); \
+            CSV keeps the plain number. With --sort, runs without a finite value for the column \
+            (none recorded, NaN or infinite) come last in either direction.
 
             Examples:
               resnet-runs list --status completed --sort best --desc --limit 5
@@ -74,7 +78,8 @@ struct ListRuns: ParsableCommand {
             if desc { runs.reverse() }
         }
         if let limit { runs = Array(runs.prefix(limit)) }
-        writeStdout(Self.render(runs, format: format, now: now, style: Style.forStdout(), path: db.path))
+        let weights = try db.storedWeightEpochs()
+        writeStdout(Self.render(runs, weights: weights, format: format, now: now, style: Style.forStdout(), path: db.path))
     }
 
     enum SortKey { case number(Double), text(String), missing }
@@ -116,7 +121,17 @@ struct ListRuns: ParsableCommand {
 
     static let headers = ["ID", "STATUS", "LABEL", "STARTED", "DURATION", "MODEL", "DATASET", "LR", "BATCH", "EPOCHS", "FINAL ACC", "BEST ACC"]
 
-    static func render(_ runs: [RunRecord], format: OutputFormat, now: Date, style: Style, path: String) -> String {
+    /// Whether the weights of the run's best epoch are in some stored snapshot (nil: no best epoch).
+    static func bestEpochWeightsStored(_ r: RunRecord, _ weights: [Int64: [SnapshotKind: Int]]) -> Bool? {
+        guard let best = r.bestEpoch else { return nil }
+        return (weights[r.id] ?? [:]).values.contains(best)
+    }
+
+    static let unstoredMark = "*"
+    static let unstoredLegend = "* no stored weights of that epoch (see resnet-runs show RUN)"
+
+    static func render(_ runs: [RunRecord], weights: [Int64: [SnapshotKind: Int]], format: OutputFormat, now: Date,
+                       style: Style, path: String) -> String {
         if format == .json {
             let items = runs.map { r in
                 JSON.object([
@@ -129,26 +144,34 @@ struct ListRuns: ParsableCommand {
                     ("epochs_planned", "\(r.epochsPlanned)"),
                     ("final_test_accuracy", JSON.num(r.finalTestAccuracy)),
                     ("best_test_accuracy", JSON.num(r.bestTestAccuracy)), ("best_epoch", JSON.int(r.bestEpoch)),
+                    ("best_epoch_weights_stored", bestEpochWeightsStored(r, weights).map { $0 ? "true" : "false" } ?? "null"),
+                    ("stored_weights", JSON.object(SnapshotKind.allCases.compactMap { k in weights[r.id]?[k].map { (k.rawValue, "\($0)") } })),
                 ])
             }
             return items.isEmpty ? "[]\n" : "[\n  " + items.joined(separator: ",\n  ") + "\n]\n"
         }
         var table = Table(headers, align: [.right, .left, .left, .left, .right, .left, .left, .right, .right, .right, .right, .right])
+        var marked = false
         for r in runs {
+            var best = Fmt.metric(r.bestTestAccuracy)
+            if format != .csv, bestEpochWeightsStored(r, weights) == false {
+                best += unstoredMark
+                marked = true
+            }
             table.add([
                 Cell("\(r.id)"), Cell(r.status.rawValue, Style.statusKind(r.status)), Cell(r.label ?? "-"),
                 Cell(Fmt.date(r.startedAt)), Cell(Fmt.duration(r.duration(now: now))), Cell(r.model),
                 Cell(Fmt.datasetName(r.datasetPath)), Cell(Fmt.lr(r.learningRate)), Cell("\(r.batchSize)"),
                 Cell("\(r.epochsDone)/\(r.epochsPlanned)"), Cell(Fmt.metric(r.finalTestAccuracy)),
-                Cell(Fmt.metric(r.bestTestAccuracy), .bold),
+                Cell(best, .bold),
             ])
         }
         switch format {
         case .csv: return table.csv()
-        case .markdown: return table.markdown()
+        case .markdown: return table.markdown() + (marked ? "\n\\" + unstoredLegend + "\n" : "")
         default:
             if runs.isEmpty { return "No runs in \(path).\n" }
-            return table.text(style: style)
+            return table.text(style: style) + (marked ? unstoredLegend + "\n" : "")
         }
     }
 }

@@ -135,4 +135,49 @@ final class ReliabilityCLITests: XCTestCase {
         XCTAssertTrue(ok.stdout.contains("Per-epoch loss"))
         XCTAssertFalse(ok.stdout.contains("Per-epoch test_accuracy"))
     }
+
+    func testShowAndListSayWhichBestWeightsAreStored() throws {
+        try Fixture.build(at: db)
+        do {
+            let store = try RunStore(path: db, createIfMissing: false)
+            let w = [UInt8](repeating: 1, count: 4096)
+            // Run 1's best epoch is 5, but it was killed while writing epoch 5's weights: the
+            // stored 'best' snapshot is still epoch 4's.
+            try w.withUnsafeBytes { try store.saveSnapshot(run: 1, kind: .best, epoch: 4, tensors: [], bytes: $0, extra: ["test_accuracy": "0.73"]) }
+            // Run 2 stored the weights of its best epoch.
+            try w.withUnsafeBytes { try store.saveSnapshot(run: 2, kind: .best, epoch: 5, tensors: [], bytes: $0, extra: ["test_accuracy": "0.8421"]) }
+            // Run 4 stored only a checkpoint, of an earlier epoch.
+            try w.withUnsafeBytes { try store.saveSnapshot(run: 4, kind: .checkpoint, epoch: 2, tensors: [], bytes: $0) }
+        }
+        var r = try runCLI(["show", "1", "--db", db])
+        XCTAssertTrue(r.stdout.contains("  best test acc   0.8000 at epoch 5\n  best weights    epoch 4, test acc 0.7300 (the weights of best epoch 5 were not stored)\n"), r.stdout)
+        r = try runCLI(["show", "2", "--db", db])
+        XCTAssertTrue(r.stdout.contains("  best weights    epoch 5, test acc 0.8421\n"), r.stdout)
+        r = try runCLI(["show", "3", "--db", db])
+        XCTAssertTrue(r.stdout.contains("  best weights    no stored weights\n"), r.stdout)
+        r = try runCLI(["show", "4", "--db", db])
+        XCTAssertTrue(r.stdout.contains("  best weights    no 'best' snapshot (stored: checkpoint of epoch 2)\n"), r.stdout)
+        r = try runCLI(["show", "1", "--db", db, "--format", "json"])
+        let show = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(show["best_epoch"] as? Int, 5)
+        XCTAssertEqual(show["best_weights_epoch"] as? Int, 4)
+
+        r = try runCLI(["list", "--db", db])
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains { $0.hasPrefix(" 1  completed") && $0.hasSuffix("0.8000   0.8000*") }, r.stdout)
+        XCTAssertTrue(lines.contains { $0.hasPrefix(" 2  completed") && $0.hasSuffix("0.8421    0.8421") }, r.stdout)
+        XCTAssertEqual(lines.last, "* no stored weights of that epoch (see resnet-runs show RUN)")
+        r = try runCLI(["list", "--db", db, "--format", "json"])
+        let list = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        let byID = Dictionary(uniqueKeysWithValues: list.map { ($0["id"] as! Int, $0) })
+        XCTAssertEqual(byID[1]?["best_epoch_weights_stored"] as? Bool, false)
+        XCTAssertEqual(byID[1]?["stored_weights"] as? [String: Int], ["best": 4])
+        XCTAssertEqual(byID[2]?["best_epoch_weights_stored"] as? Bool, true)
+        XCTAssertEqual(byID[3]?["stored_weights"] as? [String: Int], [:])
+        XCTAssertEqual(byID[4]?["stored_weights"] as? [String: Int], ["checkpoint": 2])
+        // A list of runs that all have their best weights needs no legend.
+        r = try runCLI(["list", "--db", db, "--status", "completed", "--sort", "best", "--desc", "--limit", "1"])
+        XCTAssertEqual(r.stdout.split(separator: "\n").count, 2, r.stdout)
+        XCTAssertFalse(r.stdout.contains("*"), r.stdout)
+    }
 }
