@@ -12,6 +12,7 @@
 /// - A `running` row whose process is gone is reported with effective status `crashed`.
 import Foundation
 import GRDB
+import GRDBSQLite
 
 public final class RunStore: @unchecked Sendable {
     public let path: String
@@ -24,6 +25,8 @@ public final class RunStore: @unchecked Sendable {
     let localBootID = ProcessIdentity.bootID()
     /// Testing hook called after each chunk of a snapshot blob is written (byte offset written so far).
     @_spi(Testing) public var afterSnapshotChunk: ((Int) -> Void)?
+    /// Testing hook: the free bytes `saveSnapshot`'s space check sees instead of statvfs's figure.
+    @_spi(Testing) public var freeSpaceOverride: (() -> Int64)?
     /// Size of the pieces in which snapshot blobs are written and read.
     public var blobChunkSize = 4 << 20
 
@@ -178,7 +181,8 @@ public final class RunStore: @unchecked Sendable {
     func write<T>(_ body: (Database) throws -> T) throws -> T {
         if readOnly { throw RunStoreError.readOnly(path: path) }
         do {
-            return try queue.writeWithoutTransaction { db in
+            // Transactions append to the WAL: that is the file a full disk or a file-size limit hits.
+            return try onWriter(writing: path + "-wal") { db in
                 var result: T?
                 try db.inTransaction(.immediate) {
                     result = try body(db)
@@ -188,6 +192,18 @@ public final class RunStore: @unchecked Sendable {
             }
         } catch {
             throw translate(error)
+        }
+    }
+
+    /// Runs `body` on the connection; an SQLITE_FULL / SQLITE_IOERR it throws is wrapped with the
+    /// errno SQLite recorded (EFBIG, ENOSPC, EIO, …) and the file being written, for `translate`.
+    func onWriter<T>(writing file: String, _ body: (Database) throws -> T) throws -> T {
+        try queue.writeWithoutTransaction { db in
+            do {
+                return try body(db)
+            } catch let error as DatabaseError where SQLiteErrors.isStorageFailure(error) {
+                throw SQLiteErrors.WriteFailure(error: error, systemErrno: sqlite3_system_errno(db.sqliteConnection), file: file)
+            }
         }
     }
 
@@ -369,6 +385,11 @@ public final class RunStore: @unchecked Sendable {
         do { try queue.vacuum() } catch { throw translate(error) }
     }
 
+    static func fileSize(_ path: String) -> Int64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : 0
+    }
+
     /// WAL size beyond which small writes (epochs, heartbeats, status) checkpoint after committing.
     public var checkpointThreshold = 64 << 20
 
@@ -378,7 +399,7 @@ public final class RunStore: @unchecked Sendable {
         var st = stat()
         guard !readOnly, stat(path + "-wal", &st) == 0, Int(st.st_size) > limit else { return }
         do {
-            try queue.writeWithoutTransaction { db in
+            try onWriter(writing: path) { db in
                 _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
             }
         } catch { throw translate(error) }
@@ -387,7 +408,7 @@ public final class RunStore: @unchecked Sendable {
     /// Copies the WAL into the main file and truncates it (used by the benchmark and tests).
     public func checkpoint() throws {
         do {
-            try queue.writeWithoutTransaction { db in
+            try onWriter(writing: path) { db in
                 _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
             }
         } catch { throw translate(error) }

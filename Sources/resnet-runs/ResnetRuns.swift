@@ -34,6 +34,8 @@ struct ResnetRuns: ParsableCommand {
         ])
 
     static func main() {
+        // A file-size limit (ulimit -f) must fail a write with EFBIG, reported, not kill us.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -180,4 +180,18 @@ final class ReliabilityCLITests: XCTestCase {
         XCTAssertEqual(r.stdout.split(separator: "\n").count, 2, r.stdout)
         XCTAssertFalse(r.stdout.contains("*"), r.stdout)
     }
+
+    func testFileSizeLimitIsReportedInsteadOfKillingTheProcess() throws {
+        // bash's `ulimit -f` counts KiB: 2 MiB. The writer's 4 MiB snapshot cannot fit in the WAL.
+        let r = try runProcess("/bin/bash", ["-c", "ulimit -f 2048; \"$0\" debug-writer --db \"$1\" --epochs 1 --epoch-ms 1 --snapshot-kb 4096",
+                                             resnetRunsBinary, db])
+        XCTAssertNotEqual(r.status, 128 + SIGXFSZ, "killed by SIGXFSZ")
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(r.stdout, "run 1\nepoch 1 committed\n")
+        XCTAssertEqual(r.stderr, "resnet-runs: error: database \(db!): \(db!)-wal reached this process's file-size limit of 2.1 MB (ulimit -f); nothing of the failed write was kept — raise the limit (ulimit -f unlimited)\n")
+        let store = try RunStore(path: db, createIfMissing: false, readOnly: true)
+        XCTAssertEqual(try store.integrityProblems(), [])
+        XCTAssertEqual(try store.epochs(run: 1).map(\.epoch), [1])
+        XCTAssertEqual(try store.snapshots(run: 1), [])
+    }
 }

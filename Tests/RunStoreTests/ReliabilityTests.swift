@@ -86,4 +86,134 @@ final class ReliabilityTests: XCTestCase {
             XCTAssertEqual(try String.fetchAll(db, sql: "PRAGMA integrity_check"), ["ok"])
         }
     }
+
+    func testSnapshotSpaceCheckRefusesBeforeWritingAnything() throws {
+        let path = dir.path("e.db")
+        let store = try RunStore(path: path, createIfMissing: true)
+        let id = try store.createRun(Fixture.config(label: nil, model: "m", lr: 0.1, batch: 1, epochs: 1))
+        try store.checkpoint()
+        let bytes = [UInt8](repeating: 7, count: 600_000)
+        let walBefore = RunStore.fileSize(path + "-wal"), dbBefore = fileDigest(path)
+        store.freeSpaceOverride = { 1_000_000 }
+        XCTAssertThrowsError(try bytes.withUnsafeBytes {
+            try store.saveSnapshot(run: id, kind: .best, epoch: 1, tensors: [], bytes: $0)
+        }) { error in
+            XCTAssertEqual(error as? RunStoreError,
+                           .insufficientSpace(path: path, snapshotBytes: 600_000, needed: 1_200_000, available: 1_000_000))
+            XCTAssertEqual("\(error)", "database \(path): not enough free space to store a 600.0 kB weight snapshot: needs about 1.2 MB (twice the snapshot: WAL copy, then checkpoint into the database), its file system has 1.0 MB free; nothing was written")
+        }
+        XCTAssertEqual(RunStore.fileSize(path + "-wal"), walBefore, "nothing was written to the WAL")
+        XCTAssertEqual(fileDigest(path), dbBefore)
+        XCTAssertEqual(try store.snapshots(run: id), [])
+        // Exactly twice the snapshot is enough.
+        store.freeSpaceOverride = { 1_200_000 }
+        try bytes.withUnsafeBytes { try store.saveSnapshot(run: id, kind: .best, epoch: 1, tensors: [], bytes: $0) }
+        XCTAssertEqual(try store.loadSnapshot(run: id, kind: .best).bytes, bytes)
+        // Without the override the check uses statvfs on the database's directory.
+        store.freeSpaceOverride = nil
+        XCTAssertNotNil(SQLiteErrors.freeBytes(near: path))
+        XCTAssertEqual(SQLiteErrors.freeBytes(near: dir.path("absent.db")), SQLiteErrors.freeBytes(near: path))
+    }
+
+    @discardableResult
+    func run(_ tool: String, _ args: [String]) throws -> CLIResult { try runProcess(tool, args) }
+
+    /// Mounts a 4 MB tmpfs in the test directory (root only) and returns its path.
+    func mountSmallFileSystem() throws -> String {
+        guard geteuid() == 0 else {
+            throw XCTSkip("needs root to mount a small tmpfs (running as uid \(geteuid())); the statvfs pre-check is covered by testSnapshotSpaceCheckRefusesBeforeWritingAnything")
+        }
+        let mnt = dir.path("small-fs")
+        try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
+        let r = try run("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt])
+        guard r.status == 0 else {
+            throw XCTSkip("mount -t tmpfs failed (status \(r.status): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); no file system to fill")
+        }
+        addTeardownBlock { _ = try? self.run("/bin/umount", ["-l", mnt]) }
+        return mnt
+    }
+
+    /// Writes `path` in 64 KiB pieces until the file system is full; returns the bytes written.
+    func fill(_ path: String) -> Int {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        defer { close(fd) }
+        let chunk = [UInt8](repeating: 0xAB, count: 65536)
+        var total = 0
+        while true {
+            let n = chunk.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            total += n
+        }
+        return total
+    }
+
+    func testFullFileSystemIsReportedAndTheStoreStaysReadable() throws {
+        let mnt = try mountSmallFileSystem()
+        let path = mnt + "/experiments.db"
+        let store = try RunStore(path: path, createIfMissing: true)
+        let id = try store.createRun(Fixture.config(label: "full", model: "m", lr: 0.1, batch: 1, epochs: 3))
+        try store.recordEpoch(run: id, epoch: 1, metrics: ["loss": 1, "test_accuracy": 0.5])
+        let best = (0..<65536).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try best.withUnsafeBytes { try store.saveSnapshot(run: id, kind: .best, epoch: 1, tensors: [], bytes: $0) }
+        try store.checkpoint()
+
+        // Fill the file system, then give back 256 KiB.
+        let filler = mnt + "/filler"
+        let written = fill(filler)
+        XCTAssertGreaterThan(written, 0)
+        XCTAssertEqual(truncate(filler, off_t(written - 262_144)), 0)
+        let free = try XCTUnwrap(SQLiteErrors.freeBytes(near: path))
+        XCTAssertLessThan(free, 1 << 20)
+
+        // 1. The pre-check refuses a 1 MiB snapshot, naming the database, before writing anything.
+        let big = [UInt8](repeating: 5, count: 1 << 20)
+        let dbDigest = fileDigest(path), walSize = RunStore.fileSize(path + "-wal")
+        XCTAssertThrowsError(try big.withUnsafeBytes {
+            try store.saveSnapshot(run: id, kind: .final, epoch: 1, tensors: [], bytes: $0)
+        }) { error in
+            guard case let .insufficientSpace(p, snapshot, needed, available)? = error as? RunStoreError else {
+                return XCTFail("expected insufficientSpace, got \(error)")
+            }
+            XCTAssertEqual(p, path)
+            XCTAssertEqual(snapshot, 1 << 20)
+            XCTAssertEqual(needed, 2 << 20)
+            XCTAssertEqual(available, free)
+            XCTAssertTrue("\(error)".hasPrefix("database \(path): not enough free space"), "\(error)")
+        }
+        XCTAssertEqual(fileDigest(path), dbDigest)
+        XCTAssertEqual(RunStore.fileSize(path + "-wal"), walSize)
+
+        // 2. Past the check (pretending there is room), the write itself runs out of space:
+        //    SQLITE_FULL becomes a one-line error naming the -wal, never a raw GRDB error.
+        store.freeSpaceOverride = { 1 << 40 }
+        XCTAssertThrowsError(try big.withUnsafeBytes {
+            try store.saveSnapshot(run: id, kind: .final, epoch: 1, tensors: [], bytes: $0)
+        }) { error in
+            guard case let .noSpace(p, file, _)? = error as? RunStoreError else {
+                return XCTFail("expected noSpace, got \(type(of: error)): \(error)")
+            }
+            XCTAssertEqual(p, path)
+            XCTAssertEqual(file, path + "-wal")
+            XCTAssertTrue("\(error)".hasPrefix("database \(path): disk full while writing \(path)-wal (no space left on its file system, "), "\(error)")
+            XCTAssertFalse("\(error)".contains("\n"))
+        }
+        // Whatever else fails on the full disk fails as a RunStoreError too.
+        do { try store.recordEpoch(run: id, epoch: 2, metrics: ["loss": 0.5, "test_accuracy": 0.6]) } catch {
+            XCTAssertTrue(error is RunStoreError, "\(type(of: error)): \(error)")
+        }
+
+        // 3. The store is intact and readable, by this connection and by a new reader.
+        XCTAssertEqual(try store.integrityProblems(), [])
+        let reader = try RunStore(path: path, createIfMissing: false, readOnly: true)
+        XCTAssertEqual(try reader.runs().map(\.id), [id])
+        XCTAssertEqual(try reader.snapshots(run: id).map(\.kind), [.best])
+        XCTAssertEqual(try reader.loadSnapshot(run: id, kind: .best).bytes, best)
+
+        // 4. With space freed, the same write succeeds.
+        XCTAssertEqual(unlink(filler), 0)
+        store.freeSpaceOverride = nil
+        try big.withUnsafeBytes { try store.saveSnapshot(run: id, kind: .final, epoch: 1, tensors: [], bytes: $0) }
+        XCTAssertEqual(try store.loadSnapshot(run: id, kind: .final).bytes, big)
+        XCTAssertEqual(try store.integrityProblems(), [])
+    }
 }
