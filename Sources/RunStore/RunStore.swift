@@ -379,10 +379,24 @@ public final class RunStore: @unchecked Sendable {
         }
     }
 
-    /// Rebuilds the file to return the space of deleted rows to the file system.
-    public func vacuum() throws {
+    /// Rebuilds the file to return the space of deleted rows to the file system, and reports the
+    /// file's size before and after.
+    ///
+    /// In WAL mode VACUUM writes the rebuilt database into the WAL; the main file only shrinks
+    /// when that is checkpointed. So the WAL is checkpointed (TRUNCATE) before measuring the
+    /// "before" size and again after the VACUUM, and both sizes are those of the main file with
+    /// an empty WAL. If another connection keeps the checkpoint from finishing, "after" is what
+    /// the file measures then (it shrinks once the last connection closes).
+    @discardableResult
+    public func vacuum() throws -> (bytesBefore: Int64, bytesAfter: Int64) {
         if readOnly { throw RunStoreError.readOnly(path: path) }
-        do { try queue.vacuum() } catch { throw translate(error) }
+        do {
+            try checkpoint()
+            let before = Self.fileSize(path)
+            try onWriter(writing: path + "-wal") { db in try db.execute(sql: "VACUUM") }
+            try checkpoint()
+            return (before, Self.fileSize(path))
+        } catch { throw translate(error) }
     }
 
     static func fileSize(_ path: String) -> Int64 {

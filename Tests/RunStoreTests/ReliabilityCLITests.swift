@@ -136,6 +136,22 @@ final class ReliabilityCLITests: XCTestCase {
         XCTAssertFalse(ok.stdout.contains("Per-epoch test_accuracy"))
     }
 
+    func testVacuumReportsTheSizesBeforeAndAfter() throws {
+        try Fixture.build(at: db)
+        do {
+            let store = try RunStore(path: db, createIfMissing: false)
+            let big = [UInt8](repeating: 3, count: 4 << 20)
+            try big.withUnsafeBytes { try store.saveSnapshot(run: 1, kind: .final, epoch: 5, tensors: [], bytes: $0) }
+            try store.checkpoint()
+        }
+        let before = RunStore.fileSize(db)
+        let r = try runCLI(["delete", "1", "--yes", "--vacuum", "--db", db])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let after = RunStore.fileSize(db)
+        XCTAssertLessThan(after, before - 4_000_000)
+        XCTAssertTrue(r.stdout.hasSuffix("Vacuumed \(db!): \(RunStoreError.bytes(before)) → \(RunStoreError.bytes(after)).\n"), r.stdout)
+    }
+
     func testShowAndListSayWhichBestWeightsAreStored() throws {
         try Fixture.build(at: db)
         do {
