@@ -36,6 +36,10 @@ public enum RunStoreError: Error, CustomStringConvertible, Equatable, Sendable {
     case insufficientSpace(path: String, snapshotBytes: Int64, needed: Int64, available: Int64)
     /// Another I/O error on `file` (`detail`: the system's error text).
     case ioError(path: String, file: String, detail: String)
+    /// A writer found `file` (the database's -wal or -shm) owned by another user and not writable.
+    case foreignJournalFile(path: String, file: String, owner: String, user: String)
+    /// A read-only open by someone other than the owner found a non-empty -wal without its -shm.
+    case walWithoutIndex(path: String, user: String, owner: String)
     case unknownRun(id: Int64, path: String)
     case missingSnapshot(run: Int64, kind: String, available: [String])
     case checksumMismatch(run: Int64, kind: String, expected: String, actual: String)
@@ -75,6 +79,10 @@ public enum RunStoreError: Error, CustomStringConvertible, Equatable, Sendable {
             return "database \(path): not enough free space to store a \(RunStoreError.bytes(snapshotBytes)) weight snapshot: needs about \(RunStoreError.bytes(needed)) (twice the snapshot: WAL copy, then checkpoint into the database), its file system has \(RunStoreError.bytes(available)) free; nothing was written"
         case let .ioError(path, file, detail):
             return "database \(path): I/O error on \(file) (\(detail))"
+        case let .foreignJournalFile(path, file, owner, user):
+            return "database \(path): \(file) belongs to user \(owner) and cannot be written by user \(user) (a command run as \(owner) left it); remove it if no process of \(owner) is using the database, or run as \(owner)"
+        case let .walWithoutIndex(path, user, owner):
+            return "database \(path): its write-ahead log \(path)-wal has no \(path)-shm index, and user \(user) will not create one in a file owned by \(owner); run any resnet-runs command as \(owner) first (it tidies the log up)"
         case let .unknownRun(id, path):
             return "no run \(id) in \(path)"
         case let .missingSnapshot(run, kind, available):

@@ -28,6 +28,8 @@ final class ReliabilityCLITests: XCTestCase {
         XCTAssertEqual(r.stderr, "resnet-runs: error: \(expected)\n", file: file, line: line)
     }
 
+    // MARK: diverged, NaN and infinity
+
     /// A: completed (lr 0.001); B: diverged (lr 0.01, NaN in epoch 2); C: failed with an infinite
     /// learning rate, an infinite test accuracy and a -inf loss.
     func buildNonFiniteStore() throws -> (a: Int64, b: Int64, c: Int64) {
@@ -136,6 +138,8 @@ final class ReliabilityCLITests: XCTestCase {
         XCTAssertFalse(ok.stdout.contains("Per-epoch test_accuracy"))
     }
 
+    // MARK: delete --vacuum
+
     func testVacuumReportsTheSizesBeforeAndAfter() throws {
         try Fixture.build(at: db)
         do {
@@ -151,6 +155,8 @@ final class ReliabilityCLITests: XCTestCase {
         XCTAssertLessThan(after, before - 4_000_000)
         XCTAssertTrue(r.stdout.hasSuffix("Vacuumed \(db!): \(RunStoreError.bytes(before)) → \(RunStoreError.bytes(after)).\n"), r.stdout)
     }
+
+    // MARK: where the best weights are
 
     func testShowAndListSayWhichBestWeightsAreStored() throws {
         try Fixture.build(at: db)
@@ -197,6 +203,8 @@ final class ReliabilityCLITests: XCTestCase {
         XCTAssertFalse(r.stdout.contains("*"), r.stdout)
     }
 
+    // MARK: file-size limit
+
     func testFileSizeLimitIsReportedInsteadOfKillingTheProcess() throws {
         // bash's `ulimit -f` counts KiB: 2 MiB. The writer's 4 MiB snapshot cannot fit in the WAL.
         let r = try runProcess("/bin/bash", ["-c", "ulimit -f 2048; \"$0\" debug-writer --db \"$1\" --epochs 1 --epoch-ms 1 --snapshot-kb 4096",
@@ -209,5 +217,128 @@ final class ReliabilityCLITests: XCTestCase {
         XCTAssertEqual(try store.integrityProblems(), [])
         XCTAssertEqual(try store.epochs(run: 1).map(\.epoch), [1])
         XCTAssertEqual(try store.snapshots(run: 1), [])
+    }
+
+    // MARK: other users
+
+    static let nobody: uid_t = 65534
+    static let daemon: uid_t = 1
+
+    func requireRootWithSetpriv() throws {
+        guard geteuid() == 0 else {
+            throw XCTSkip("needs root to run resnet-runs as other users (setpriv); running as uid \(geteuid())")
+        }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
+            throw XCTSkip("running as root without /usr/bin/setpriv: cannot run commands as another user")
+        }
+    }
+
+    func owner(_ path: String) -> uid_t? {
+        var st = stat()
+        return stat(path, &st) == 0 ? st.st_uid : nil
+    }
+
+    func journalFiles(_ path: String) -> [String] {
+        [path + "-wal", path + "-shm"].filter { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// The fixture store in a world-writable directory, owned by `daemon`, all connections closed.
+    func sharedStoreOwnedByDaemon() throws -> String {
+        let shared = dir.path("shared")
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+        XCTAssertEqual(chmod(shared, 0o777), 0)
+        let path = shared + "/experiments.db"
+        try Fixture.build(at: path)
+        XCTAssertEqual(journalFiles(path), [], "the fixture's connection is closed")
+        XCTAssertEqual(chown(path, Self.daemon, Self.daemon), 0)
+        return path
+    }
+
+    func testAnotherUsersListLeavesNoFilesAndTheOwnerCanStillWrite() throws {
+        try requireRootWithSetpriv()
+        // A database owned by root in a directory `nobody` can read but not write.
+        try Fixture.build(at: db)
+        XCTAssertEqual(RunStore.userName(Self.nobody), "nobody")
+        var r = try runCLI(asUser: Self.nobody, ["list", "--db", db])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, CLITests.goldenList)
+        for command in [["show", "1"], ["compare", "1", "2", "--no-chart"], ["check"]] {
+            r = try runCLI(asUser: Self.nobody, command + ["--db", db])
+            XCTAssertEqual(r.status, 0, "\(command): \(r.stderr)")
+        }
+        XCTAssertEqual(journalFiles(db), [])
+        r = try runCLI(["label", "1", "after nobody", "--db", db])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try RunStore(path: db, createIfMissing: false).run(1).label, "after nobody")
+
+        // The reported case: the owner is an ordinary user (daemon) and the directory is
+        // writable by everyone. Another user's `list` must not leave -wal/-shm files of its own,
+        // which would make the owner's next write fail.
+        let shared = try sharedStoreOwnedByDaemon()
+        r = try runCLI(asUser: Self.nobody, ["list", "--db", shared])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, CLITests.goldenList)
+        XCTAssertEqual(journalFiles(shared), [], "files left by nobody: \(journalFiles(shared).map { "\($0) uid \(owner($0) ?? 0)" })")
+        r = try runCLI(asUser: Self.daemon, ["label", "2", "owner writes", "--db", shared])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try RunStore(path: shared, createIfMissing: false, readOnly: true).run(2).label, "owner writes")
+    }
+
+    func testReadCommandsWorkInAReadOnlyDirectory() throws {
+        try requireRootWithSetpriv()
+        try Fixture.build(at: db)
+        XCTAssertEqual(chmod(dir.url.path, 0o555), 0)
+        for user in [Self.nobody] {
+            for command in [["list"], ["show", "3"], ["compare", "1", "2"], ["check"]] {
+                let r = try runCLI(asUser: user, command + ["--db", db])
+                XCTAssertEqual(r.status, 0, "\(command): \(r.stderr)")
+                XCTAssertEqual(r.stderr, "")
+            }
+        }
+        // The owner itself, on read-only media (here: a directory it cannot write).
+        XCTAssertEqual(chown(db, Self.nobody, Self.nobody), 0)
+        let r = try runCLI(asUser: Self.nobody, ["list", "--db", db])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, CLITests.goldenList)
+        XCTAssertEqual(journalFiles(db), [])
+        // Writes there fail as before, in one line.
+        let w = try runCLI(asUser: Self.nobody, ["label", "1", "x", "--db", db])
+        XCTAssertEqual(w.status, 1)
+        XCTAssertTrue(w.stderr.hasPrefix("resnet-runs: error: database \(db!)"), w.stderr)
+        XCTAssertEqual(w.stderr.filter { $0 == "\n" }.count, 1, w.stderr)
+    }
+
+    func testAnotherUserReadsWhatALiveWriterCommitted() throws {
+        try requireRootWithSetpriv()
+        let writer = try Fixture.build(at: db)
+        // The writer's connection stays open: its -wal (not checkpointed) and -shm exist.
+        let id = try writer.createRun(Fixture.config(label: "in-wal", model: "resnet50", lr: 0.1, batch: 32, epochs: 1),
+                                      owner: ProcessIdentity(pid: 1, host: "elsewhere", bootID: nil, startTicks: nil))
+        XCTAssertEqual(journalFiles(db).count, 2)
+        let before = journalFiles(db).map { "\($0) \(owner($0) ?? 9)" }
+        let r = try runCLI(asUser: Self.nobody, ["list", "--db", db, "--format", "csv"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("\n\(id),running,in-wal,"), r.stdout)
+        XCTAssertEqual(journalFiles(db).map { "\($0) \(owner($0) ?? 9)" }, before)
+        try writer.finishRun(run: id, status: .completed)
+    }
+
+    func testWriterMeetingAnotherUsersJournalFileSaysWhich() throws {
+        try requireRootWithSetpriv()
+        let shared = try sharedStoreOwnedByDaemon()
+        // What an older resnet-runs `list` run by nobody left behind.
+        let shm = shared + "-shm"
+        XCTAssertTrue(FileManager.default.createFile(atPath: shm, contents: Data(count: 32768), attributes: [.posixPermissions: 0o644]))
+        XCTAssertEqual(chown(shm, Self.nobody, Self.nobody), 0)
+        let before = fileDigest(shared)
+        let r = try runCLI(asUser: Self.daemon, ["label", "1", "x", "--db", shared])
+        assertOneLineError(r, "database \(shared): \(shm) belongs to user nobody and cannot be written by user daemon (a command run as nobody left it); remove it if no process of nobody is using the database, or run as nobody")
+        XCTAssertEqual(fileDigest(shared), before)
+        // Read commands of the owner still work (read-only, through the existing files).
+        let list = try runCLI(asUser: Self.daemon, ["list", "--db", shared])
+        XCTAssertEqual(list.status, 0, list.stderr)
+        // Once the file is gone, the owner writes again.
+        XCTAssertEqual(unlink(shm), 0)
+        XCTAssertEqual(try runCLI(asUser: Self.daemon, ["label", "1", "x", "--db", shared]).status, 0)
     }
 }

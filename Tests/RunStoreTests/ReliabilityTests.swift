@@ -10,6 +10,8 @@ final class ReliabilityTests: XCTestCase {
     override func setUpWithError() throws { dir = try TempDir() }
     override func tearDown() { dir.cleanup() }
 
+    // MARK: schema version 2
+
     /// Writes a store exactly as schema version 1 left it: one completed run with an epoch and a
     /// final snapshot of 4 bytes.
     func makeVersion1Store(at path: String) throws {
@@ -87,6 +89,18 @@ final class ReliabilityTests: XCTestCase {
         }
     }
 
+    func testReadOnlyOpenOfVersion1StoreUpgradesIt() throws {
+        let path = dir.path("v1.db")
+        try makeVersion1Store(at: path)
+        let reader = try RunStore(path: path, createIfMissing: false, readOnly: true)
+        XCTAssertEqual(reader.openMode, .ownerQueryOnly)
+        XCTAssertEqual(try reader.runs().map(\.id), [1])
+        let version = try DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: "PRAGMA user_version") }
+        XCTAssertEqual(version, RunStore.schemaVersion)
+    }
+
+    // MARK: free space
+
     func testSnapshotSpaceCheckRefusesBeforeWritingAnything() throws {
         let path = dir.path("e.db")
         let store = try RunStore(path: path, createIfMissing: true)
@@ -114,6 +128,8 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertNotNil(SQLiteErrors.freeBytes(near: path))
         XCTAssertEqual(SQLiteErrors.freeBytes(near: dir.path("absent.db")), SQLiteErrors.freeBytes(near: path))
     }
+
+    // MARK: a real full file system
 
     @discardableResult
     func run(_ tool: String, _ args: [String]) throws -> CLIResult { try runProcess(tool, args) }
