@@ -323,6 +323,26 @@ final class ReliabilityCLITests: XCTestCase {
         try writer.finishRun(run: id, status: .completed)
     }
 
+    func testAnotherUserMeetingAWALWithoutItsIndexIsTold() throws {
+        try requireRootWithSetpriv()
+        let writer = try Fixture.build(at: db)
+        _ = try writer.createRun(Fixture.config(label: "in-wal", model: "resnet50", lr: 0.1, batch: 32, epochs: 1))
+        // A copy of the database and its (non-empty) WAL, without the -shm index.
+        let copy = dir.path("copy.db")
+        try FileManager.default.copyItem(atPath: db, toPath: copy)
+        try FileManager.default.copyItem(atPath: db + "-wal", toPath: copy + "-wal")
+        XCTAssertGreaterThan(RunStore.fileSize(copy + "-wal"), 0)
+        let r = try runCLI(asUser: Self.nobody, ["list", "--db", copy])
+        assertOneLineError(r, "database \(copy): its write-ahead log \(copy)-wal has no \(copy)-shm index, and user nobody will not create one in a file owned by root; run any resnet-runs command as root first (it tidies the log up)")
+        XCTAssertEqual(journalFiles(copy), [copy + "-wal"])
+        // The owner's read command recovers the log and removes it on close; then nobody can read.
+        let owner = try runCLI(["list", "--db", copy, "--format", "csv"])
+        XCTAssertTrue(owner.stdout.contains(",running,in-wal,"), owner.stdout)
+        XCTAssertEqual(journalFiles(copy), [])
+        let again = try runCLI(asUser: Self.nobody, ["list", "--db", copy, "--format", "csv"])
+        XCTAssertEqual(again.stdout, owner.stdout)
+    }
+
     func testWriterMeetingAnotherUsersJournalFileSaysWhich() throws {
         try requireRootWithSetpriv()
         let shared = try sharedStoreOwnedByDaemon()
