@@ -80,27 +80,35 @@ enum HDF5 {
         }
     }
 
-    /// Names of the objects in the file's root group, sorted (for "not found; the file has …").
-    static func rootNames(_ file: hid_t) -> [String] {
+    /// Names of the objects in the file's root group, sorted (for "not found; the file has …"),
+    /// or nil when HDF5 cannot read the group's metadata (its error stack is then left for
+    /// `HDF5.error`).
+    static func rootNames(_ file: hid_t) -> [String]? {
         final class Collector { var names: [String] = [] }
         let collector = Collector()
         let unmanaged = Unmanaged.passRetained(collector)
         defer { unmanaged.release() }
         var index: hsize_t = 0
-        _ = H5Literate(file, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, clientData in
+        let status = H5Literate(file, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, clientData in
             guard let name, let clientData else { return 0 }
             Unmanaged<Collector>.fromOpaque(clientData).takeUnretainedValue().names.append(String(cString: name))
             return 0
         }, unmanaged.toOpaque())
+        if status < 0 { return nil }  // the error stack stays for `HDF5.error`
         _ = H5Eclear2(chdf5_e_default())
         return collector.names.sorted()
     }
 
-    /// Whether the root group has a link called `name` (no error stack left behind).
-    static func exists(_ file: hid_t, _ name: String) -> Bool {
+    /// Whether the root group has a link called `name`. A file whose superblock opens but whose
+    /// group metadata (B-tree, symbol table, local heap) HDF5 cannot read is `.unreadable`, with
+    /// HDF5's most specific message — not "absent". No error stack is left behind.
+    enum Lookup: Equatable { case present, absent, unreadable(String) }
+
+    static func lookup(_ file: hid_t, _ name: String) -> Lookup {
         let result = H5Lexists(file, name, chdf5_p_default())
+        if result < 0 { return .unreadable(takeErrorMessage() ?? "H5Lexists failed") }
         _ = H5Eclear2(chdf5_e_default())
-        return result > 0
+        return result > 0 ? .present : .absent
     }
 
     /// A dataset's shape and element type.

@@ -95,10 +95,21 @@ public enum SIGNS {
             guard fid >= 0 else { throw HDF5.error("\(file): cannot open as HDF5, the file is truncated or corrupt") }
             let f = HDF5.file(fid)
 
-            // Missing datasets: all of them in one line, with what the file does have.
-            let missing = [names.x, names.y, classesDatasetName].filter { !HDF5.exists(f.id, $0) }
+            // Missing datasets: all of them in one line, with what the file does have. Metadata
+            // HDF5 cannot read is damage, not absence.
+            var missing: [String] = []
+            for name in [names.x, names.y, classesDatasetName] {
+                switch HDF5.lookup(f.id, name) {
+                case .present: break
+                case .absent: missing.append(name)
+                case .unreadable(let detail):
+                    throw DatasetError("\(file): damaged HDF5 metadata, cannot look up dataset '\(name)' (HDF5: \(detail)); the file is corrupt or was only partly written")
+                }
+            }
             if !missing.isEmpty {
-                let has = HDF5.rootNames(f.id)
+                guard let has = HDF5.rootNames(f.id) else {
+                    throw HDF5.error("\(file): damaged HDF5 metadata, cannot list the datasets in the file's root group")
+                }
                 let listed = has.isEmpty ? "nothing" : has.map { "'\($0)'" }.joined(separator: ", ")
                 let other = split == "train" ? "test" : "train"
                 let looksOther = datasetNames(split: other).map { has.contains($0.x) } ?? false

@@ -8,10 +8,17 @@
 /// - Foreign keys on; a busy timeout (default 5 s) after which a locked file is reported.
 /// - Versioned schema (`PRAGMA user_version`, `PRAGMA application_id`), upgraded inside one
 ///   immediate transaction; a file from a newer schema is refused and never altered. Read-only
-///   opens (`readOnly: true`) never create or change a file (except to upgrade an older schema).
+///   opens (`readOnly: true`) never create or change a file (except that the file's owner
+///   upgrades an older schema); see `ReadAccess` for how they avoid leaving -wal/-shm files of
+///   another user behind and work in read-only directories.
+/// - Writers refuse to start when a -wal/-shm file of another user that they cannot write is in
+///   the way, naming the file and its owner (`RunStoreError.foreignJournalFile`).
+/// - Snapshot writes check free space first; a full disk or `ulimit -f` is reported naming the
+///   file (database or -wal), and the failed transaction leaves the store as it was.
 /// - A `running` row whose process is gone is reported with effective status `crashed`.
 import Foundation
 import GRDB
+import GRDBSQLite
 
 public final class RunStore: @unchecked Sendable {
     public let path: String
@@ -20,10 +27,14 @@ public final class RunStore: @unchecked Sendable {
     /// For runs owned by another host: heartbeat age after which a `running` run counts as crashed.
     public var staleAfter: TimeInterval = 15 * 60
     let queue: DatabaseQueue
+    /// How a read-only store was opened (`.writer` for stores that may write).
+    public let openMode: ReadAccess
     let localHost = ProcessIdentity.hostName()
     let localBootID = ProcessIdentity.bootID()
     /// Testing hook called after each chunk of a snapshot blob is written (byte offset written so far).
     @_spi(Testing) public var afterSnapshotChunk: ((Int) -> Void)?
+    /// Testing hook: the free bytes `saveSnapshot`'s space check sees instead of statvfs's figure.
+    @_spi(Testing) public var freeSpaceOverride: (() -> Int64)?
     /// Size of the pieces in which snapshot blobs are written and read.
     public var blobChunkSize = 4 << 20
 
@@ -44,17 +55,24 @@ public final class RunStore: @unchecked Sendable {
         self.readOnly = readOnly
         self.busyTimeout = busyTimeout
         try Self.checkFile(path: path, mayCreate: createIfMissing && !readOnly)
+        openMode = readOnly ? try Self.readAccess(path: path) : .writer
+        if !readOnly { try Self.checkJournalFiles(path: path) }
 
         var config = Configuration()
-        // Read-only stores use a read-write connection that never writes (query_only), so that
-        // closing it removes the -wal/-shm files it created; SQLite falls back to a read-only
-        // connection by itself when the file is write-protected.
         config.busyMode = .timeout(busyTimeout)
         config.foreignKeysEnabled = true
         config.label = "RunStore"
-        if readOnly {
+        var openPath = path
+        switch openMode {
+        case .ownerQueryOnly:
+            // A read-write connection that never writes (query_only), so that closing it removes
+            // the -wal/-shm files it created (they are the owner's own).
             config.prepareDatabase { db in try db.execute(sql: "PRAGMA query_only = 1") }
-        } else {
+        case .readOnlyWAL, .immutable:
+            config.readonly = true
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA query_only = 1") }
+            openPath = Self.uri(path, immutable: openMode == .immutable)
+        case .writer:
             config.prepareDatabase { db in
                 // page_size only takes effect before the first table exists, i.e. on a new file.
                 try db.execute(sql: "PRAGMA page_size = \(RunStore.pageSize)")
@@ -68,7 +86,7 @@ public final class RunStore: @unchecked Sendable {
             }
         }
         do {
-            queue = try DatabaseQueue(path: path, configuration: config)
+            queue = try DatabaseQueue(path: openPath, configuration: config)
         } catch {
             throw SQLiteErrors.translate(error, path: path, busyTimeout: busyTimeout, integrity: { nil })
         }
@@ -80,6 +98,91 @@ public final class RunStore: @unchecked Sendable {
     }
 
     // MARK: - Opening
+
+    /// How a read-only store is opened. The rule (SQLite: https://sqlite.org/wal.html, "Read-Only
+    /// Databases"; a WAL reader needs the -shm index, and creates -wal/-shm owned by whoever opens
+    /// the file first):
+    ///
+    /// - The database file's owner, when it can write both the file and its directory:
+    ///   `.ownerQueryOnly`, a read-write connection in `query_only` mode. Any -wal/-shm it creates
+    ///   belong to the owner, and closing the connection removes them (and an older schema is
+    ///   upgraded as for writers).
+    /// - Anyone else (another user, root reading another user's file, or the owner on read-only
+    ///   media / in a read-only directory): SQLITE_OPEN_READONLY, never creating a file:
+    ///   - no `-wal` file (no writer is active, the WAL is checkpointed): `.immutable`
+    ///     (`file:…?immutable=1`): SQLite reads the database file without locks or -shm;
+    ///   - a `-wal` and its `-shm` exist (a writer is active, or crashed): `.readOnlyWAL`
+    ///     (`mode=ro`): committed WAL content is read through the existing -shm, opened
+    ///     read-only when it is not writable;
+    ///   - a non-empty `-wal` without `-shm`: cannot be read without creating the -shm, so the
+    ///     open fails with `RunStoreError.walWithoutIndex`.
+    ///   An older schema version is read as it is, without upgrading (every version so far can
+    ///   be read by this program).
+    ///
+    /// So `resnet-runs list` run by another user never leaves -wal/-shm files that would later
+    /// make the owner's `train` fail, and read commands work on read-only media.
+    public enum ReadAccess: Sendable, Equatable {
+        case writer
+        case ownerQueryOnly
+        case readOnlyWAL
+        case immutable
+    }
+
+    static func readAccess(path: String) throws -> ReadAccess {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return .ownerQueryOnly }  // checkFile has reported it
+        let directory = (path as NSString).deletingLastPathComponent
+        let owner = st.st_uid == geteuid()
+        let journalFilesWritable = [path + "-wal", path + "-shm"].allSatisfy { access($0, F_OK) != 0 || canWrite($0) }
+        if owner && canWrite(path) && canWrite(directory.isEmpty ? "." : directory) && journalFilesWritable {
+            return .ownerQueryOnly
+        }
+        var wal = stat(), shm = stat()
+        let hasWAL = stat(path + "-wal", &wal) == 0
+        let hasSHM = stat(path + "-shm", &shm) == 0
+        if !hasWAL || (wal.st_size == 0 && !hasSHM) { return .immutable }
+        if hasSHM { return .readOnlyWAL }
+        throw RunStoreError.walWithoutIndex(path: path, user: userName(geteuid()), owner: userName(st.st_uid))
+    }
+
+    /// Whether this process (effective ids) may write `path`.
+    static func canWrite(_ path: String) -> Bool {
+        faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) == 0
+    }
+
+    /// `name` for a uid (getpwuid), or "uid N" when it has no passwd entry.
+    static func userName(_ uid: uid_t) -> String {
+        if let entry = getpwuid(uid), let name = entry.pointee.pw_name { return String(cString: name) }
+        return "uid \(uid)"
+    }
+
+    /// A `file:` URI for SQLite (percent-encoding the characters URIs reserve), read-only.
+    static func uri(_ path: String, immutable: Bool) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var encoded = ""
+        for scalar in absolute.unicodeScalars {
+            switch scalar {
+            case "%": encoded += "%25"
+            case "?": encoded += "%3f"
+            case "#": encoded += "%23"
+            default: encoded.unicodeScalars.append(scalar)
+            }
+        }
+        return "file://" + encoded + (immutable ? "?immutable=1" : "?mode=ro")
+    }
+
+    /// Writers: a -wal/-shm file that belongs to another user and that we cannot write would make
+    /// SQLite fail later with a bare "attempt to write a readonly database"; name it instead.
+    static func checkJournalFiles(path: String) throws {
+        let euid = geteuid()
+        for file in [path + "-wal", path + "-shm"] {
+            var st = stat()
+            guard lstat(file, &st) == 0 else { continue }
+            if st.st_uid != euid && !canWrite(file) {
+                throw RunStoreError.foreignJournalFile(path: path, file: file, owner: userName(st.st_uid), user: userName(euid))
+            }
+        }
+    }
 
     private static func checkFile(path: String, mayCreate: Bool) throws {
         var st = stat()
@@ -125,6 +228,10 @@ public final class RunStore: @unchecked Sendable {
             _ = try queue.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
         }
         if version == Self.schemaVersion { return }
+        if openMode == .immutable || openMode == .readOnlyWAL {
+            // Another user's (or a read-only) file: read the older schema as it is.
+            return
+        }
         if readOnly {
             // An older store: upgrade it once through a short-lived writable connection.
             _ = try RunStore(path: path, createIfMissing: false, readOnly: false, busyTimeout: busyTimeout)
@@ -178,7 +285,8 @@ public final class RunStore: @unchecked Sendable {
     func write<T>(_ body: (Database) throws -> T) throws -> T {
         if readOnly { throw RunStoreError.readOnly(path: path) }
         do {
-            return try queue.writeWithoutTransaction { db in
+            // Transactions append to the WAL: that is the file a full disk or a file-size limit hits.
+            return try onWriter(writing: path + "-wal") { db in
                 var result: T?
                 try db.inTransaction(.immediate) {
                     result = try body(db)
@@ -188,6 +296,18 @@ public final class RunStore: @unchecked Sendable {
             }
         } catch {
             throw translate(error)
+        }
+    }
+
+    /// Runs `body` on the connection; an SQLITE_FULL / SQLITE_IOERR it throws is wrapped with the
+    /// errno SQLite recorded (EFBIG, ENOSPC, EIO, …) and the file being written, for `translate`.
+    func onWriter<T>(writing file: String, _ body: (Database) throws -> T) throws -> T {
+        try queue.writeWithoutTransaction { db in
+            do {
+                return try body(db)
+            } catch let error as DatabaseError where SQLiteErrors.isStorageFailure(error) {
+                throw SQLiteErrors.WriteFailure(error: error, systemErrno: sqlite3_system_errno(db.sqliteConnection), file: file)
+            }
         }
     }
 
@@ -272,7 +392,7 @@ public final class RunStore: @unchecked Sendable {
         try? checkpointIfWALExceeds(checkpointThreshold)
     }
 
-    /// Sets the final status (`completed`, `interrupted`, `failed`, `crashed`) and finish time.
+    /// Sets the final status (`completed`, `interrupted`, `failed`, `crashed`, `diverged`) and finish time.
     public func finishRun(run: Int64, status: RunStatus, reason: String? = nil, at: Date = Date()) throws {
         guard status != .running else {
             throw RunStoreError.invalidArgument("finishRun needs a final status, not 'running' (use resumeRun)")
@@ -375,10 +495,29 @@ public final class RunStore: @unchecked Sendable {
         }
     }
 
-    /// Rebuilds the file to return the space of deleted rows to the file system.
-    public func vacuum() throws {
+    /// Rebuilds the file to return the space of deleted rows to the file system, and reports the
+    /// file's size before and after.
+    ///
+    /// In WAL mode VACUUM writes the rebuilt database into the WAL; the main file only shrinks
+    /// when that is checkpointed. So the WAL is checkpointed (TRUNCATE) before measuring the
+    /// "before" size and again after the VACUUM, and both sizes are those of the main file with
+    /// an empty WAL. If another connection keeps the checkpoint from finishing, "after" is what
+    /// the file measures then (it shrinks once the last connection closes).
+    @discardableResult
+    public func vacuum() throws -> (bytesBefore: Int64, bytesAfter: Int64) {
         if readOnly { throw RunStoreError.readOnly(path: path) }
-        do { try queue.vacuum() } catch { throw translate(error) }
+        do {
+            try checkpoint()
+            let before = Self.fileSize(path)
+            try onWriter(writing: path + "-wal") { db in try db.execute(sql: "VACUUM") }
+            try checkpoint()
+            return (before, Self.fileSize(path))
+        } catch { throw translate(error) }
+    }
+
+    static func fileSize(_ path: String) -> Int64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : 0
     }
 
     /// WAL size beyond which small writes (epochs, heartbeats, status) checkpoint after committing.
@@ -390,7 +529,7 @@ public final class RunStore: @unchecked Sendable {
         var st = stat()
         guard !readOnly, stat(path + "-wal", &st) == 0, Int(st.st_size) > limit else { return }
         do {
-            try queue.writeWithoutTransaction { db in
+            try onWriter(writing: path) { db in
                 _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
             }
         } catch { throw translate(error) }
@@ -399,7 +538,7 @@ public final class RunStore: @unchecked Sendable {
     /// Copies the WAL into the main file and truncates it (used by the benchmark and tests).
     public func checkpoint() throws {
         do {
-            try queue.writeWithoutTransaction { db in
+            try onWriter(writing: path) { db in
                 _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
             }
         } catch { throw translate(error) }

@@ -3,7 +3,7 @@
 import GRDB
 
 enum Schema {
-    static let migrations: [@Sendable (Database) throws -> Void] = [v1]
+    static let migrations: [@Sendable (Database) throws -> Void] = [v1, v2]
 
     /// Version 1: runs, per-epoch metrics (one row per run and epoch, metrics as a JSON object),
     /// weight snapshots (one per run and kind, blob + tensor manifest + checksum).
@@ -65,5 +65,42 @@ enum Schema {
               UNIQUE (run_id, kind)
             );
             """)
+    }
+
+    /// Version 2: run status `diverged` (training stopped because the loss became non-finite).
+    ///
+    /// Only the CHECK constraint on `run.status` changes, so the table's stored SQL is edited in
+    /// place with SQLite's documented `writable_schema` procedure ("Making Other Kinds Of Table
+    /// Schema Changes", https://sqlite.org/lang_altertable.html) instead of rebuilding the table:
+    /// a rebuild would have to `DROP TABLE run`, which with foreign keys on cascades into every
+    /// epoch and snapshot row, and foreign keys cannot be switched off inside the migration's
+    /// transaction. Relaxing a CHECK cannot invalidate an existing row, and nothing else (rowids,
+    /// AUTOINCREMENT counter, indexes, the tables that reference `run`) is touched. The edit runs
+    /// inside the migration's immediate transaction: any failure rolls it back.
+    static let v1StatusCheck = "CHECK (status IN ('running', 'completed', 'interrupted', 'failed', 'crashed'))"
+    static let v2StatusCheck = "CHECK (status IN ('running', 'completed', 'interrupted', 'failed', 'crashed', 'diverged'))"
+
+    @Sendable static func v2(_ db: Database) throws {
+        guard let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'run'"),
+              sql.components(separatedBy: v1StatusCheck).count == 2 else {
+            // Translated by the caller into a one-line error naming the database file.
+            throw DatabaseError(resultCode: .SQLITE_ERROR,
+                                message: "cannot upgrade the schema to version 2: table 'run' lacks the version 1 status constraint")
+        }
+        let newSQL = sql.replacingOccurrences(of: v1StatusCheck, with: v2StatusCheck)
+        let schemaVersion = try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? 0
+        try db.execute(sql: "PRAGMA writable_schema = ON")
+        do {
+            try db.execute(sql: "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'run'", arguments: [newSQL])
+            // A new schema cookie makes every connection (this one included) re-read the schema.
+            try db.execute(sql: "PRAGMA schema_version = \(schemaVersion + 1)")
+        } catch {
+            try? db.execute(sql: "PRAGMA writable_schema = OFF")
+            throw error
+        }
+        try db.execute(sql: "PRAGMA writable_schema = OFF")
+        // Parse the edited schema now, inside the transaction, so that a mistake rolls back here
+        // instead of leaving a file whose schema cannot be read.
+        _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM run WHERE status = 'diverged'")
     }
 }

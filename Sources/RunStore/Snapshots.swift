@@ -33,11 +33,32 @@ extension RunStore {
         DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
     }
 
+    /// Free space a snapshot of `byteCount` bytes needs: its pages go to the WAL first and are
+    /// copied into the database file by the next checkpoint, so about twice its size.
+    public static func spaceNeeded(forSnapshotBytes byteCount: Int) -> Int64 { 2 * Int64(byteCount) }
+
+    /// Throws `insufficientSpace` when the database's file system (statvfs) has less free space
+    /// than `spaceNeeded(forSnapshotBytes:)`; does nothing when statvfs fails.
+    func checkSpace(forSnapshotBytes byteCount: Int) throws {
+        guard byteCount > 0, let available = freeSpaceOverride?() ?? SQLiteErrors.freeBytes(near: path) else { return }
+        let needed = Self.spaceNeeded(forSnapshotBytes: byteCount)
+        if available < needed {
+            throw RunStoreError.insufficientSpace(path: path, snapshotBytes: Int64(byteCount), needed: needed, available: available)
+        }
+    }
+
     /// Stores a snapshot, replacing the run's previous snapshot of the same kind, in one transaction.
     /// `extra` carries e.g. the step count and RNG state of a checkpoint.
+    ///
+    /// Before writing anything, checks that the database's file system has room for about twice
+    /// the snapshot (see `spaceNeeded`), else throws `insufficientSpace`. A write that still runs
+    /// out of space (or into `ulimit -f`) is rolled back and reported as `noSpace` /
+    /// `fileTooLarge` naming the file; the store stays consistent and readable.
     public func saveSnapshot(run: Int64, kind: SnapshotKind, epoch: Int, tensors: [TensorEntry],
                              bytes: UnsafeRawBufferPointer, extra: [String: String] = [:], at: Date = Date()) throws {
+        if readOnly { throw RunStoreError.readOnly(path: path) }
         try Self.validate(tensors, byteCount: bytes.count)
+        try checkSpace(forSnapshotBytes: bytes.count)
         let manifest = String(decoding: try JSONEncoder().encode(tensors), as: UTF8.self)
         let chunk = max(1, blobChunkSize)
         let hook = afterSnapshotChunk
@@ -102,6 +123,19 @@ extension RunStore {
             }
             return try Row.fetchAll(db, sql: "SELECT \(Self.snapshotColumns) FROM snapshot WHERE run_id = ? ORDER BY kind",
                                     arguments: [run]).map(Self.decodeSnapshot)
+        }
+    }
+
+    /// For every run that has stored weights: the epoch of each stored snapshot kind. One query
+    /// over the snapshot rows' metadata (the blobs are never read).
+    public func storedWeightEpochs() throws -> [Int64: [SnapshotKind: Int]] {
+        try read { db in
+            var out: [Int64: [SnapshotKind: Int]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT run_id, kind, epoch FROM snapshot") {
+                guard let kind = SnapshotKind(rawValue: row["kind"]) else { continue }
+                out[row["run_id"], default: [:]][kind] = row["epoch"]
+            }
+            return out
         }
     }
 

@@ -11,8 +11,12 @@ struct Compare: ParsableCommand {
         discussion: """
             The first run is the reference: every other value shows its difference to it with ↑ \
             (higher) or ↓ (lower); ★ marks the best value of each metric (lowest for losses and \
-            times, highest otherwise). Runs of different models or datasets can be compared; the \
-            output then says so.
+            times, highest otherwise). NaN and infinite values (a diverged run) are shown but \
+            never count as best: "best" rows and means use finite values only. Runs of different \
+            models or datasets can be compared; the output then says so.
+
+            --metric must name a metric that at least one compared run recorded; otherwise the \
+            command fails and lists the metrics it knows.
 
             Examples:
               resnet-runs compare 12 14 15
@@ -78,6 +82,7 @@ struct Compare: ParsableCommand {
         }
         let records = try ids.map { try db.run($0, now: now) }
         let epochs = try db.epochs(runs: ids)
+        try Self.checkMetrics(metric, epochs: epochs)
         let model = Comparison(runs: records, epochs: epochs, now: now, perEpochMetrics: metric)
         if let plot {
             try writeAtomically(Data(model.svg().utf8), to: plot, flag: "--plot")
@@ -90,6 +95,18 @@ struct Compare: ParsableCommand {
         case .json: writeStdout(model.json(epochs: !noEpochs) + "\n")
         }
         if let plot, format == .table { writeStdout("\nWrote \(plot)\n") }
+    }
+}
+
+extension Compare {
+    /// Every `--metric` must be recorded by at least one of the compared runs.
+    static func checkMetrics(_ requested: [String], epochs: [Int64: [EpochRecord]]) throws {
+        let known = Set(epochs.values.flatMap { $0.flatMap(\.metrics.keys) })
+        let unknown = requested.filter { !known.contains($0) }
+        guard !unknown.isEmpty else { return }
+        let names = unknown.map { "'\($0)'" }.joined(separator: ", ")
+        let list = known.isEmpty ? "these runs recorded no metrics" : "known: " + Metrics.ordered(known).joined(separator: ", ")
+        throw CLIError("--metric: unknown metric \(names) (\(list))")
     }
 }
 
@@ -160,7 +177,9 @@ struct Comparison {
         var summary: [SummaryRow] = []
         for name in allNames {
             let lower = Metrics.lowerIsBetter(name)
-            let series = runs.map { r in (epochs[r.id] ?? []).compactMap { $0.metrics[name] }.filter { !$0.isNaN } }
+            // Means and bests are taken over finite values only: a NaN or infinite epoch (a
+            // diverged run) is shown as such in the final/per-epoch rows but is never a best.
+            let series = runs.map { r in (epochs[r.id] ?? []).compactMap { $0.metrics[name] }.filter { $0.isFinite } }
             if name == "seconds" || name == "images_per_second" {
                 summary.append(SummaryRow(name: "mean \(name)", metric: name,
                                           values: series.map { $0.isEmpty ? nil : $0.reduce(0, +) / Double($0.count) },

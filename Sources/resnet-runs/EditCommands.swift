@@ -57,15 +57,10 @@ struct Delete: ParsableCommand {
         try db.deleteRuns(ids, now: now)
         var message = "Deleted \(what).\n"
         if vacuum {
-            let before = Self.fileSize(db.path)
-            try db.vacuum()
-            message += "Vacuumed \(db.path): \(Fmt.bytes(before)) → \(Fmt.bytes(Self.fileSize(db.path))).\n"
+            let (before, after) = try db.vacuum()
+            message += "Vacuumed \(db.path): \(Fmt.bytes(before)) → \(Fmt.bytes(after)).\n"
         }
         writeStdout(message)
-    }
-
-    static func fileSize(_ path: String) -> Int64 {
-        ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.int64Value ?? 0
     }
 }
 

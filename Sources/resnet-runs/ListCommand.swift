@@ -14,7 +14,13 @@ struct ListRuns: ParsableCommand {
         abstract: "List runs: id, status, label, start, duration, model, dataset, lr, batch, epochs, test accuracy.",
         discussion: """
             Newest runs come first unless --sort is given. FINAL is the test accuracy of the last \
-            recorded epoch, BEST the highest test accuracy of any epoch. EPOCHS is done/planned.
+            recorded epoch, BEST the highest test accuracy of any epoch. EPOCHS is done/planned. \
+            A BEST value marked * is an epoch whose weights are not stored (no final, best or \
+            checkpoint snapshot of that epoch, e.g. the run was killed before saving them): \
+            `resnet-runs show RUN` says which weights there are. JSON output has \
+            "best_epoch_weights_stored" and "stored_weights" (epoch of each stored snapshot kind); \
+            CSV keeps the plain number. With --sort, runs without a finite value for the column \
+            (none recorded, NaN or infinite) come last in either direction.
 
             Examples:
               resnet-runs list --status completed --sort best --desc --limit 5
@@ -24,7 +30,7 @@ struct ListRuns: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     @Option(name: .long, parsing: .singleValue,
-            help: ArgumentHelp("Only runs with this status (repeatable or comma-separated): running, completed, interrupted, failed, crashed.",
+            help: ArgumentHelp("Only runs with this status (repeatable or comma-separated): \(RunStatus.allCases.map(\.rawValue).joined(separator: ", ")).",
                                valueName: "status"))
     var status: [String] = []
 
@@ -72,13 +78,15 @@ struct ListRuns: ParsableCommand {
             if desc { runs.reverse() }
         }
         if let limit { runs = Array(runs.prefix(limit)) }
-        writeStdout(Self.render(runs, format: format, now: now, style: Style.forStdout(), path: db.path))
+        let weights = try db.storedWeightEpochs()
+        writeStdout(Self.render(runs, weights: weights, format: format, now: now, style: Style.forStdout(), path: db.path))
     }
 
     enum SortKey { case number(Double), text(String), missing }
 
     static func sortKey(_ r: RunRecord, _ column: ListColumn, now: Date) -> SortKey {
-        func num(_ v: Double?) -> SortKey { v.map { $0.isNaN ? .missing : .number($0) } ?? .missing }
+        // NaN and ±infinity are no usable value: such runs sort with the runs that have none.
+        func num(_ v: Double?) -> SortKey { v.map { $0.isFinite ? .number($0) : .missing } ?? .missing }
         func txt(_ v: String?) -> SortKey { v.map { .text($0) } ?? .missing }
         switch column {
         case .id: return .number(Double(r.id))
@@ -96,7 +104,8 @@ struct ListRuns: ParsableCommand {
         }
     }
 
-    /// Stable sort; runs without a value for the column always come last, ties keep id order.
+    /// Stable sort; runs without a (finite) value for the column always come last, in either
+    /// direction; ties keep id order.
     static func sorted(_ runs: [RunRecord], by column: ListColumn, descending: Bool, now: Date) -> [RunRecord] {
         let keyed = runs.map { (sortKey($0, column, now: now), $0) }
         return keyed.sorted { a, b in
@@ -112,7 +121,17 @@ struct ListRuns: ParsableCommand {
 
     static let headers = ["ID", "STATUS", "LABEL", "STARTED", "DURATION", "MODEL", "DATASET", "LR", "BATCH", "EPOCHS", "FINAL ACC", "BEST ACC"]
 
-    static func render(_ runs: [RunRecord], format: OutputFormat, now: Date, style: Style, path: String) -> String {
+    /// Whether the weights of the run's best epoch are in some stored snapshot (nil: no best epoch).
+    static func bestEpochWeightsStored(_ r: RunRecord, _ weights: [Int64: [SnapshotKind: Int]]) -> Bool? {
+        guard let best = r.bestEpoch else { return nil }
+        return (weights[r.id] ?? [:]).values.contains(best)
+    }
+
+    static let unstoredMark = "*"
+    static let unstoredLegend = "* no stored weights of that epoch (see resnet-runs show RUN)"
+
+    static func render(_ runs: [RunRecord], weights: [Int64: [SnapshotKind: Int]], format: OutputFormat, now: Date,
+                       style: Style, path: String) -> String {
         if format == .json {
             let items = runs.map { r in
                 JSON.object([
@@ -125,26 +144,34 @@ struct ListRuns: ParsableCommand {
                     ("epochs_planned", "\(r.epochsPlanned)"),
                     ("final_test_accuracy", JSON.num(r.finalTestAccuracy)),
                     ("best_test_accuracy", JSON.num(r.bestTestAccuracy)), ("best_epoch", JSON.int(r.bestEpoch)),
+                    ("best_epoch_weights_stored", bestEpochWeightsStored(r, weights).map { $0 ? "true" : "false" } ?? "null"),
+                    ("stored_weights", JSON.object(SnapshotKind.allCases.compactMap { k in weights[r.id]?[k].map { (k.rawValue, "\($0)") } })),
                 ])
             }
             return items.isEmpty ? "[]\n" : "[\n  " + items.joined(separator: ",\n  ") + "\n]\n"
         }
         var table = Table(headers, align: [.right, .left, .left, .left, .right, .left, .left, .right, .right, .right, .right, .right])
+        var marked = false
         for r in runs {
+            var best = Fmt.metric(r.bestTestAccuracy)
+            if format != .csv, bestEpochWeightsStored(r, weights) == false {
+                best += unstoredMark
+                marked = true
+            }
             table.add([
                 Cell("\(r.id)"), Cell(r.status.rawValue, Style.statusKind(r.status)), Cell(r.label ?? "-"),
                 Cell(Fmt.date(r.startedAt)), Cell(Fmt.duration(r.duration(now: now))), Cell(r.model),
                 Cell(Fmt.datasetName(r.datasetPath)), Cell(Fmt.lr(r.learningRate)), Cell("\(r.batchSize)"),
                 Cell("\(r.epochsDone)/\(r.epochsPlanned)"), Cell(Fmt.metric(r.finalTestAccuracy)),
-                Cell(Fmt.metric(r.bestTestAccuracy), .bold),
+                Cell(best, .bold),
             ])
         }
         switch format {
         case .csv: return table.csv()
-        case .markdown: return table.markdown()
+        case .markdown: return table.markdown() + (marked ? "\n\\" + unstoredLegend + "\n" : "")
         default:
             if runs.isEmpty { return "No runs in \(path).\n" }
-            return table.text(style: style)
+            return table.text(style: style) + (marked ? unstoredLegend + "\n" : "")
         }
     }
 }

@@ -21,7 +21,9 @@ struct ResnetRuns: ParsableCommand {
             RUN is a run id (12); commands that take several runs also accept ranges (3-7 or 3..7).
 
             A run whose training process has died is shown as `crashed`: on the same host when \
-            its process is gone, on other hosts when its heartbeat is older than 15 minutes.
+            its process is gone, on other hosts when its heartbeat is older than 15 minutes. \
+            A run stopped because its loss became NaN or infinite is `diverged`. Statuses: \
+            running, completed, interrupted, failed, crashed, diverged.
 
             Colours are used only on a terminal and never when NO_COLOR is set. \
             RESNET_RUNS_NOW=<unix seconds> pins the current time (for reproducible output).
@@ -32,6 +34,8 @@ struct ResnetRuns: ParsableCommand {
         ])
 
     static func main() {
+        // A file-size limit (ulimit -f) must fail a write with EFBIG, reported, not kill us.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()

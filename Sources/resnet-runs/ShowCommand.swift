@@ -6,7 +6,14 @@ import RunStore
 
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show everything recorded for one run, with its per-epoch table and loss/accuracy charts.")
+        abstract: "Show everything recorded for one run, with its per-epoch table and loss/accuracy charts.",
+        discussion: """
+            "best test acc" is the highest test accuracy of any recorded epoch. "best weights" is \
+            the epoch of the stored 'best' weight snapshot, which is what `resnet-run evaluate \
+            --weights best` loads; it can be older than the best epoch when the run was killed \
+            between recording an epoch and saving its weights, and says "no stored weights" when \
+            there is no 'best' snapshot.
+            """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
 
@@ -64,6 +71,7 @@ struct Show: ParsableCommand {
         if let best = r.bestTestAccuracy, let epoch = r.bestEpoch {
             fields.append(("best test acc", "\(Fmt.metric(best)) at epoch \(epoch)"))
         }
+        fields.append(("best weights", bestWeights(r, snapshots)))
         let width = fields.map(\.0.count).max() ?? 0
         for (k, v) in fields { out += "  " + k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v + "\n" }
         if let notes = r.notes, !notes.isEmpty {
@@ -112,6 +120,21 @@ struct Show: ParsableCommand {
         return out
     }
 
+    /// Where the best weights are: the stored 'best' snapshot's epoch (not the run row's
+    /// best_epoch, which is derived from the epoch metrics and committed before the snapshot).
+    static func bestWeights(_ r: RunRecord, _ snapshots: [SnapshotInfo]) -> String {
+        guard let best = snapshots.first(where: { $0.kind == .best }) else {
+            if snapshots.isEmpty { return "no stored weights" }
+            return "no 'best' snapshot (stored: " + snapshots.map { "\($0.kind.rawValue) of epoch \($0.epoch)" }.joined(separator: ", ") + ")"
+        }
+        var text = "epoch \(best.epoch)"
+        if let acc = best.extra["test_accuracy"].flatMap(Double.init) { text += ", test acc \(Fmt.metric(acc))" }
+        if let epoch = r.bestEpoch, epoch != best.epoch {
+            text += " (the weights of best epoch \(epoch) were not stored)"
+        }
+        return text
+    }
+
     static func runJSON(_ r: RunRecord, now: Date) -> [(String, String)] {
         [
             ("id", "\(r.id)"), ("status", JSON.str(r.status.rawValue)), ("recorded_status", JSON.str(r.recordedStatus.rawValue)),
@@ -133,6 +156,7 @@ struct Show: ParsableCommand {
 
     static func json(_ r: RunRecord, _ epochs: [EpochRecord], _ snapshots: [SnapshotInfo], now: Date) -> String {
         var pairs = runJSON(r, now: now)
+        pairs.append(("best_weights_epoch", JSON.int(snapshots.first { $0.kind == .best }?.epoch)))
         pairs.append(("snapshots", JSON.array(snapshots.map { s in
             JSON.object([("kind", JSON.str(s.kind.rawValue)), ("epoch", "\(s.epoch)"), ("bytes", "\(s.byteCount)"),
                          ("tensors", "\(s.tensors.count)"), ("checksum", JSON.str(s.checksum)),

@@ -206,6 +206,28 @@ final class SIGNSLoaderTests: XCTestCase {
         }
     }
 
+    /// A file whose superblock is intact but whose root-group metadata is overwritten: HDF5 opens
+    /// it and then cannot read the group, which is damage — not "dataset not found".
+    func testDamagedGroupMetadataIsNotReportedAsMissingDatasets() throws {
+        let path = try writeSmall()
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        for (signature, detail) in [("TREE", "wrong B-tree signature"), ("HEAP", "bad local heap signature"),
+                                    ("SNOD", "bad symbol table node signature")] {
+            // HDF5Writer's files keep the root group as a B-tree ("TREE") of symbol-table nodes
+            // ("SNOD") with a local heap of names ("HEAP"), each starting with its signature.
+            let at = try XCTUnwrap(original.range(of: Data(signature.utf8)), "\(signature) not in the file").lowerBound
+            var damaged = original
+            damaged.replaceSubrange(at ..< at + 4, with: [0xFF, 0xFF, 0xFF, 0xFF])
+            try damaged.write(to: URL(fileURLWithPath: path))
+            assertError("\(path): damaged HDF5 metadata, cannot look up dataset 'train_set_x' (HDF5: \(detail)); the file is corrupt or was only partly written") {
+                try self.load(path)
+            }
+        }
+        // The intact file still loads (the damage above was the only difference).
+        try original.write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(try load(path).count, 12)
+    }
+
     func testWrongShape() throws {
         // The spec's example message, verbatim.
         let path = directory + "/train_signs.h5"

@@ -67,9 +67,11 @@ final class CLITests: XCTestCase {
 
         r = try runCLI(["list", "--db", db, "--model", "resnet50", "--sort", "started", "--limit", "2"])
         lines = r.stdout.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines.count, 3, r.stdout)
+        // Header, two runs, and the legend of the * that marks best accuracies without stored weights.
+        XCTAssertEqual(lines.count, 4, r.stdout)
         XCTAssertTrue(lines[1].hasPrefix(" 1  completed  baseline"), r.stdout)
         XCTAssertTrue(lines[2].hasPrefix(" 2  completed  lr-2x"), r.stdout)
+        XCTAssertEqual(lines[3], "* no stored weights of that epoch (see resnet-runs show RUN)")
 
         r = try runCLI(["list", "--db", db, "--format", "json"])
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
@@ -84,7 +86,9 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.stdout, """
             | ID | STATUS | LABEL | STARTED | DURATION | MODEL | DATASET | LR | BATCH | EPOCHS | FINAL ACC | BEST ACC |
             | ---: | --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |
-            | 4 | interrupted | small | 2025-01-04 12:00 | 15m25s | resnet18 | cifar10-small.h5 | 0.001 | 32 | 3/4 | 0.6000 | 0.6000 |
+            | 4 | interrupted | small | 2025-01-04 12:00 | 15m25s | resnet18 | cifar10-small.h5 | 0.001 | 32 | 3/4 | 0.6000 | 0.6000* |
+
+            \\* no stored weights of that epoch (see resnet-runs show RUN)
 
             """)
 
@@ -343,11 +347,12 @@ final class CLITests: XCTestCase {
 
     static let goldenList = #"""
 ID  STATUS       LABEL     STARTED           DURATION  MODEL     DATASET                LR  BATCH  EPOCHS  FINAL ACC  BEST ACC
- 5  running      live      2025-01-31 11:00     1h00m  resnet50  cifar10.h5         0.0001     32    1/10     0.5200    0.5200
- 4  interrupted  small     2025-01-04 12:00    15m25s  resnet18  cifar10-small.h5    0.001     32     3/4     0.6000    0.6000
- 3  crashed      -         2025-01-03 12:00    10m10s  resnet50  cifar10.h5        0.00015     64     2/5     0.5619    0.5619
- 2  completed    lr-2x     2025-01-02 12:00    25m35s  resnet50  cifar10.h5         0.0003     32     5/5     0.8421    0.8421
- 1  completed    baseline  2025-01-01 12:00    25m35s  resnet50  cifar10.h5        0.00015     32     5/5     0.8000    0.8000
+ 5  running      live      2025-01-31 11:00     1h00m  resnet50  cifar10.h5         0.0001     32    1/10     0.5200   0.5200*
+ 4  interrupted  small     2025-01-04 12:00    15m25s  resnet18  cifar10-small.h5    0.001     32     3/4     0.6000   0.6000*
+ 3  crashed      -         2025-01-03 12:00    10m10s  resnet50  cifar10.h5        0.00015     64     2/5     0.5619   0.5619*
+ 2  completed    lr-2x     2025-01-02 12:00    25m35s  resnet50  cifar10.h5         0.0003     32     5/5     0.8421   0.8421*
+ 1  completed    baseline  2025-01-01 12:00    25m35s  resnet50  cifar10.h5        0.00015     32     5/5     0.8000   0.8000*
+* no stored weights of that epoch (see resnet-runs show RUN)
 
 """#
 

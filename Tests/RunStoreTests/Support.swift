@@ -30,8 +30,21 @@ struct CLIResult {
 /// Runs `resnet-runs args` to completion with a fixed, colourless, UTC environment.
 @discardableResult
 func runCLI(_ args: [String], env extra: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws -> CLIResult {
+    try runProcess(resnetRunsBinary, args, env: extra)
+}
+
+/// Runs `resnet-runs args` as another user (uid = gid = `uid`, no supplementary groups) through
+/// util-linux's setpriv; only root can do that.
+@discardableResult
+func runCLI(asUser uid: uid_t, _ args: [String], env extra: [String: String] = [:]) throws -> CLIResult {
+    try runProcess("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", resnetRunsBinary] + args, env: extra)
+}
+
+/// Runs `executable args` to completion with the same environment as `runCLI`.
+@discardableResult
+func runProcess(_ executable: String, _ args: [String], env extra: [String: String] = [:]) throws -> CLIResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: resnetRunsBinary)
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = args
     var env = ProcessInfo.processInfo.environment
     env["TZ"] = "UTC"
