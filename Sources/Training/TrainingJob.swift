@@ -220,7 +220,7 @@ public enum TrainingJob {
                                   stopAfterEpochs: request.stopAfterEpochs, failAfterEpochs: request.failAfterEpochs,
                                   checkpointEvery: request.checkpointEvery)
         } catch {
-            try? store.finishRun(run: runID, status: .failed, reason: oneLine(error))
+            try? finishRun(store, runID, .failed, reason: oneLine(error))
             throw RunFailed(run: runID, reason: oneLine(error))
         }
         let outcome: LoopOutcome
@@ -237,7 +237,7 @@ public enum TrainingJob {
             // Keep the last completed epoch resumable when the store still works.
             _ = try? trainer.storeLatestCheckpoint()
             do {
-                try store.finishRun(run: runID, status: .failed, reason: reason)
+                try finishRun(store, runID, .failed, reason: reason)
             } catch {
                 throw RunFailed(run: runID, reason: reason + "; marking the run failed also failed: \(oneLine(error))")
             }
@@ -264,17 +264,17 @@ public enum TrainingJob {
                 let reason = trainer.stopRequested
                     ? "stopped after epoch \(trainer.epochsDone) (--stop-after-epochs)"
                     : "\(name) during epoch \(epoch); \(kept)"
-                try store.finishRun(run: runID, status: .interrupted, reason: reason)
+                try finishRun(store, runID, .interrupted, reason: reason)
             } catch {
                 let why = "interrupted, but storing the checkpoint failed: \(oneLine(error))"
-                try? store.finishRun(run: runID, status: .failed, reason: why)
+                try? finishRun(store, runID, .failed, reason: why)
                 throw RunFailed(run: runID, reason: why)
             }
         case .diverged(let reason):
             let saved = (try? trainer.storeLatestCheckpoint()) ?? 0
             let full = reason + (saved > 0 ? "; weights of epoch \(saved) kept" : "; no epoch completed, no weights kept")
             do {
-                try store.finishRun(run: runID, status: .diverged, reason: full)
+                try finishRun(store, runID, .diverged, reason: full)
             } catch {
                 throw RunFailed(run: runID, reason: full + "; marking the run diverged failed: \(oneLine(error))", status: .diverged)
             }
@@ -287,6 +287,18 @@ public enum TrainingJob {
             bestTestAccuracy: record.bestTestAccuracy, bestEpoch: record.bestEpoch, signal: signal,
             dataLoadSeconds: data.seconds, setupSeconds: max(0, setupSeconds), dataIdentity: data.train.identity,
             threads: threads, arenaBytes: M.arenaBytes, peakRSSBytes: peakRSSBytes())
+    }
+}
+
+/// Records a run's final status. When the first attempt fails — typically because the write that
+/// failed the run left the WAL at a full disk or at the file-size limit — the WAL is checkpointed
+/// into the database and truncated, which frees its space, and the status is written again.
+func finishRun(_ store: RunStore, _ run: Int64, _ status: RunStatus, reason: String?) throws {
+    do {
+        try store.finishRun(run: run, status: status, reason: reason)
+    } catch {
+        guard (try? store.checkpoint()) != nil else { throw error }
+        try store.finishRun(run: run, status: status, reason: reason)
     }
 }
 

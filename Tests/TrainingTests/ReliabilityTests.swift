@@ -161,4 +161,31 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(bad.status, 2)
         XCTAssertEqual(bad.stderrLines, ["error: --checkpoint-every: 0 is not allowed; it must be at least 1"])
     }
+
+    /// A file-size limit (`ulimit -f`) reached while storing weights: no SIGXFSZ death, the run is
+    /// left `failed` with the reason naming the file, and the database stays sound.
+    func testFileSizeLimitLeavesTheRunFailedWithItsReason() throws {
+        let exe = try Paths.resnetRun().path
+        let script = "ulimit -f 800; exec \"$0\" train --model tiny --synthetic --synthetic-train 32 --synthetic-test 8 --epochs 3 --threads 1 --quiet --db \"$1\""
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", script, exe, db.path]
+        process.currentDirectoryURL = dir
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .exit, "no SIGXFSZ death: \(stderr)")
+        XCTAssertEqual(process.terminationStatus, 1, stderr)
+        let lines = stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, stderr)
+        XCTAssertTrue(stderr.hasPrefix("error: run 1 failed: "), stderr)
+        XCTAssertTrue(stderr.contains("runs.db-wal reached this process's file-size limit"), stderr)
+        XCTAssertFalse(stderr.contains("also failed"), stderr)
+        let run = try XCTUnwrap(try storedRuns(db).first)
+        XCTAssertEqual(run.recordedStatus, .failed)
+        XCTAssertTrue(run.statusReason?.contains("file-size limit") ?? false, run.statusReason ?? "")
+        XCTAssertEqual(try RunStore(path: db.path, createIfMissing: false).integrityProblems(), [])
+    }
 }
