@@ -2109,7 +2109,7 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
     @discardableResult
     public func backward(labels: UnsafePointer<Float>, count n: Int, inputGradient: Bool = false) -> (loss: Double, correct: Int) {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
-        let result = crossEntropy(probabilities: probabilities, labels: labels, count: n, classes: 1000)
+        let result = crossEntropy(logits: logits, labels: labels, count: n, classes: 1000)
         crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 1000)
         // softmax (Dense): flatten [n, 18432] → [n, 1000]
         denseBackward(x: a_avg_pooling, weights: p_softmax_kernel, dy: dLogits, dWeights: g_softmax_kernel, dBias: g_softmax_bias,

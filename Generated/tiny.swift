@@ -712,7 +712,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
     @discardableResult
     public func backward(labels: UnsafePointer<Float>, count n: Int, inputGradient: Bool = false) -> (loss: Double, correct: Int) {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
-        let result = crossEntropy(probabilities: probabilities, labels: labels, count: n, classes: 6)
+        let result = crossEntropy(logits: logits, labels: labels, count: n, classes: 6)
         crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6)
         // fc6 (Dense): flatten [n, 128] → [n, 6]
         denseBackward(x: a_avg_pool, weights: p_fc6_kernel, dy: dLogits, dWeights: g_fc6_kernel, dBias: g_fc6_bias,
@@ -1568,7 +1568,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
     @discardableResult
     public func backward(labels: UnsafePointer<Double>, count n: Int, inputGradient: Bool = false) -> (loss: Double, correct: Int) {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
-        let result = crossEntropy(probabilities: probabilities, labels: labels, count: n, classes: 6)
+        let result = crossEntropy(logits: logits, labels: labels, count: n, classes: 6)
         crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6)
         // fc6 (Dense): flatten [n, 128] → [n, 6]
         denseBackward(x: a_avg_pool, weights: p_fc6_kernel, dy: dLogits, dWeights: g_fc6_kernel, dBias: g_fc6_bias,

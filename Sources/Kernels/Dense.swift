@@ -1,4 +1,4 @@
-/// Dense layer, softmax, categorical cross-entropy (Keras' clipping) and Adam (Keras' update rule).
+/// Dense layer, softmax, categorical cross-entropy from logits (Keras 3's path) and Adam (Keras' update rule).
 
 /// y[n, out] = x[n, in] · W[in, out] + b
 @inlinable
@@ -38,47 +38,47 @@ public func softmax<T: NetScalar>(_ logits: UnsafePointer<T>, _ probabilities: U
     }
 }
 
-/// Keras' probability clipping in categorical cross-entropy.
-public let crossEntropyEpsilon = 1e-7
-
-/// Mean categorical cross-entropy of `n` rows and the number whose argmax matches the label's.
+/// Mean categorical cross-entropy of `n` rows from their logits, as Keras 3 computes it for a
+/// softmax head (`loss_path: from_logits` in the fixture manifest: TensorFlow's
+/// `softmax_cross_entropy_with_logits` on the Dense layer's pre-activation): a row's loss is
+/// Σ_j y_j·(logsumexp(z) − z_j), evaluated in Double with the maximum shifted out. No probability
+/// is clipped, so a confidently wrong sample keeps its full loss (the old clipped path capped it
+/// at −log 1e-7 ≈ 16.1) and its gradient. Also returns how many rows' argmax matches the label's.
 @inlinable
-public func crossEntropy<T: NetScalar>(probabilities p: UnsafePointer<T>, labels y: UnsafePointer<T>,
+public func crossEntropy<T: NetScalar>(logits z: UnsafePointer<T>, labels y: UnsafePointer<T>,
                                        count n: Int, classes k: Int) -> (loss: Double, correct: Int) {
     var total = 0.0
     var correct = 0
-    let eps = crossEntropyEpsilon
     for r in 0..<n {
-        let pr = p + r * k, yr = y + r * k
-        var rowLoss = 0.0
+        let zr = z + r * k, yr = y + r * k
         var best = 0, label = 0
-        for j in 0..<k {
-            let q = min(max(Double(pr[j]), eps), 1 - eps)
-            if yr[j] != 0 { rowLoss -= Double(yr[j]) * Double.log(q) }
-            if pr[j] > pr[best] { best = j }
+        for j in 1..<max(k, 1) {
+            if zr[j] > zr[best] { best = j }
             if yr[j] > yr[label] { label = j }
         }
+        let m = Double(zr[best])
+        var sum = 0.0
+        for j in 0..<k { sum += Double.exp(Double(zr[j]) - m) }
+        let logSumExp = m + Double.log(sum)
+        var rowLoss = 0.0
+        for j in 0..<k where yr[j] != 0 { rowLoss += Double(yr[j]) * (logSumExp - Double(zr[j])) }
         total += rowLoss
         if best == label { correct += 1 }
     }
     return (total / Double(n), correct)
 }
 
-/// d(mean loss)/d logits through softmax and the clip: where a probability is clipped its
-/// derivative is zero, so dz_j = (q_j·Σ_k y_k·m_k − y_j·m_j) / n with m_k = [ε < q_k < 1 − ε].
+/// d(mean loss)/d logits of `crossEntropy(logits:…)`: (p·Σ_k y_k − y)/n, i.e. (p − y)/n for
+/// one-hot labels, with p = softmax(z) as the forward pass computed it.
 @inlinable
 public func crossEntropyBackward<T: NetScalar>(probabilities p: UnsafePointer<T>, labels y: UnsafePointer<T>,
                                                dLogits: UnsafeMutablePointer<T>, count n: Int, classes k: Int) {
-    let eps = T(crossEntropyEpsilon)
     let invN = 1 / T(n)
     for r in 0..<n {
         let pr = p + r * k, yr = y + r * k, dz = dLogits + r * k
         var s: T = 0
-        for j in 0..<k where pr[j] > eps && pr[j] < 1 - eps { s += yr[j] }
-        for j in 0..<k {
-            let mask: T = pr[j] > eps && pr[j] < 1 - eps ? 1 : 0
-            dz[j] = (pr[j] * s - yr[j] * mask) * invN
-        }
+        for j in 0..<k { s += yr[j] }
+        for j in 0..<k { dz[j] = (pr[j] * s - yr[j]) * invN }
     }
 }
 

@@ -108,9 +108,9 @@ extension GeneratedModel {
         return UnsafeMutableBufferPointer(start: probabilities, count: count * Self.classes)
     }
 
-    /// Loss and accuracy count of the current probabilities against labels (no gradients).
+    /// Loss and accuracy count of the last forward's logits against labels (no gradients).
     public func evaluate(labels: UnsafePointer<Scalar>, count: Int) -> (loss: Double, correct: Int) {
-        crossEntropy(probabilities: probabilities, labels: labels, count: count, classes: Self.classes)
+        crossEntropy(logits: logits, labels: labels, count: count, classes: Self.classes)
     }
 
     public func adamStep(learningRate: Double) {

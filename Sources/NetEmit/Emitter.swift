@@ -258,7 +258,7 @@ public enum Emitter {
         line("    @discardableResult")
         line("    public func backward(labels: UnsafePointer<\(T)>, count n: Int, inputGradient: Bool = false) -> (loss: Double, correct: Int) {")
         line("        if n < 1 || n > \(network.capacity) { batchCountOutOfRange(n, capacity: \(network.capacity), model: Self.modelName) }")
-        line("        let result = crossEntropy(probabilities: probabilities, labels: labels, count: n, classes: \(network.classes))")
+        line("        let result = crossEntropy(logits: logits, labels: labels, count: n, classes: \(network.classes))")
         line("        crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: \(network.classes))")
         for i in plan.steps.reversed() {
             let l = layers[i]

@@ -2,7 +2,7 @@ import Foundation
 import Kernels
 import XCTest
 
-/// Dense layer, softmax, categorical cross-entropy with Keras' clipping, and Keras 3's Adam.
+/// Dense layer, softmax, categorical cross-entropy from logits (Keras 3's path), and Keras 3's Adam.
 final class DenseLossAdamTests: XCTestCase {
     func testDenseDouble() { checkDense(Double.self) }
     func testDenseFloat() { checkDense(Float.self) }
@@ -72,27 +72,36 @@ final class DenseLossAdamTests: XCTestCase {
     func testCrossEntropyDouble() { checkCrossEntropy(Double.self) }
     func testCrossEntropyFloat() { checkCrossEntropy(Float.self) }
 
+    /// Independent reference: −Σ y·log softmax(z) with the softmax computed naively in Double.
+    func referenceLoss(_ z: [Double], _ y: [Double]) -> Double {
+        let m = z.max()!
+        let lse = m + Foundation.log(z.reduce(0) { $0 + Foundation.exp($1 - m) })
+        return zip(z, y).reduce(0) { $0 + $1.1 * (lse - $1.0) }
+    }
+
     func checkCrossEntropy<T: NetScalar>(_: T.Type) {
         let k = 4
-        // Row 0: ordinary; row 1: label probability 0 → clipped to 1e-7; row 2: confident and right; row 3: wrong argmax.
-        let ps: [[Double]] = [[0.1, 0.6, 0.2, 0.1], [0.5, 0.5, 0, 0], [0, 0, 1, 0], [0.4, 0.3, 0.2, 0.1]]
+        // Row 0: ordinary; row 1: the label's probability is e^-40 ≈ 4e-18, far below the old clip
+        // at 1e-7; row 2: confident and right; row 3: wrong argmax.
+        let zs: [[Double]] = [[0.1, 1.9, 0.8, 0.1], [40, 0, 0, 0], [-3, 0, 12, 1], [2, 1.5, 1, 0.5]]
         let labels = [1, 3, 2, 1]
-        let p = Buffer<T>(ps.flatMap { $0 }.map { T($0) })
+        let z = Buffer<T>(zs.flatMap { $0 }.map { T($0) })
         var ys = [T](repeating: 0, count: 4 * k)
         for (r, l) in labels.enumerated() { ys[r * k + l] = 1 }
         let y = Buffer<T>(ys)
-        let result = crossEntropy(probabilities: p.p, labels: y.p, count: 4, classes: k)
-        let eps = 1e-7
-        let rowLoss = zip(ps, labels).map { -Foundation.log(min(max(Double(T($0[$1])), eps), 1 - eps)) }
-        XCTAssertEqual(rowLoss[1], -Foundation.log(1e-7), accuracy: 1e-12, "clipped at 1e-7")
-        XCTAssertEqual(rowLoss[2], -Foundation.log(1 - 1e-7), accuracy: 1e-15, "clipped at 1 − 1e-7")
-        XCTAssertEqual(result.loss, rowLoss.reduce(0, +) / 4, accuracy: tolerance(T.self, double: 1e-13, float: 1e-6))
+        let result = crossEntropy(logits: z.p, labels: y.p, count: 4, classes: k)
+        let reference = (0..<4).map { r in referenceLoss(zs[r].map { Double(T($0)) }, (0..<k).map { Double(ys[r * k + $0]) }) }
+        XCTAssertGreaterThan(reference[1], 39.9, "unclipped: a confidently wrong sample keeps its whole loss (clipping capped it at 16.1)")
+        XCTAssertEqual(result.loss, reference.reduce(0, +) / 4, accuracy: tolerance(T.self, double: 1e-13, float: 1e-5))
         XCTAssertEqual(result.correct, 2, "rows 0 and 2 are right")
-        XCTAssertEqual(crossEntropyEpsilon, 1e-7)
         // A partial count only reads its rows.
-        let two = crossEntropy(probabilities: p.p, labels: y.p, count: 2, classes: k)
-        XCTAssertEqual(two.loss, (rowLoss[0] + rowLoss[1]) / 2, accuracy: tolerance(T.self, double: 1e-13, float: 1e-6))
+        let two = crossEntropy(logits: z.p, labels: y.p, count: 2, classes: k)
+        XCTAssertEqual(two.loss, (reference[0] + reference[1]) / 2, accuracy: tolerance(T.self, double: 1e-13, float: 1e-5))
         XCTAssertEqual(two.correct, 1)
+        // Huge logits do not overflow (the maximum is shifted out).
+        let big = Buffer<T>([T(80), T(-80), 0, 0])
+        let one = Buffer<T>([0, 1, 0, 0].map { T($0) })
+        XCTAssertEqual(crossEntropy(logits: big.p, labels: one.p, count: 1, classes: k).loss, 160, accuracy: 1e-9)
     }
 
     func testCrossEntropyBackwardDouble() { checkCrossEntropyBackward(Double.self) }
@@ -108,7 +117,7 @@ final class DenseLossAdamTests: XCTestCase {
         let y = Buffer<T>(ys)
         let dz = Buffer<T>(count: n * k, repeating: 9)
         crossEntropyBackward(probabilities: p.p, labels: y.p, dLogits: dz.p, count: n, classes: k)
-        // No probability is clipped here: (p − y)/n.
+        // (p − y)/n.
         let expected = (0..<(n * k)).map { (Double(p[$0]) - Double(ys[$0])) / Double(n) }
         assertClose(dz.array, expected, tol: tolerance(T.self, double: 1e-15, float: 1e-7), "(p − y)/n")
 
@@ -118,7 +127,7 @@ final class DenseLossAdamTests: XCTestCase {
             func loss(_ zz: [Double]) -> Double {
                 (0..<n).reduce(0.0) { acc, r in
                     let q = naiveSoftmax(Array(zz[(r * k)..<((r + 1) * k)]))
-                    return acc - (0..<k).reduce(0.0) { $0 + Double(ys[r * k + $1]) * Foundation.log(min(max(q[$1], 1e-7), 1 - 1e-7)) }
+                    return acc - (0..<k).reduce(0.0) { $0 + Double(ys[r * k + $1]) * Foundation.log(q[$1]) }
                 } / Double(n)
             }
             let h = 1e-6
@@ -130,22 +139,21 @@ final class DenseLossAdamTests: XCTestCase {
         }
     }
 
-    /// Where the probabilities are clipped the loss is flat, so the row's gradient is zero.
-    func testCrossEntropyBackwardIsZeroForAClippedRow() {
+    /// A confidently wrong sample (its label's probability far below 1e-7) still gets the full
+    /// gradient p − y: the clipped loss used to give it zero, so it was never learned again.
+    func testCrossEntropyBackwardOfASaturatedWrongRowIsPMinusY() {
         func check<T: NetScalar>(_: T.Type) {
             let k = 3
-            // Row 0: saturated on the wrong class (everything clipped); row 1: ordinary.
-            let p = Buffer<T>([1, 0, 0, 0.2, 0.5, 0.3].map { T($0) })
+            let z = Buffer<T>([30, 0, 0, 0.2, 0.5, 0.3].map { T($0) })
+            let p = Buffer<T>(count: 2 * k, repeating: 0)
+            softmax(z.p, p.p, count: 2, classes: k)
+            XCTAssertLessThan(Double(p[1]), 1e-7)
             let y = Buffer<T>([0, 1, 0, 0, 0, 1].map { T($0) })
             let dz = Buffer<T>(count: 2 * k, repeating: 9)
             crossEntropyBackward(probabilities: p.p, labels: y.p, dLogits: dz.p, count: 2, classes: k)
-            XCTAssertEqual(Array(dz.array[0..<3]), [0, 0, 0], "clipped row")
-            assertClose(Array(dz.array[3..<6]), [0.1, 0.25, -0.35], tol: tolerance(T.self, double: 1e-15, float: 1e-7), "ordinary row")
-            // Saturated on the right class: also clipped, also zero.
-            let right = Buffer<T>([0, 1, 0].map { T($0) })
-            let dzRight = Buffer<T>(count: k, repeating: 9)
-            crossEntropyBackward(probabilities: right.p, labels: right.p, dLogits: dzRight.p, count: 1, classes: k)
-            XCTAssertEqual(dzRight.array, [0, 0, 0])
+            let expected = (0..<(2 * k)).map { (Double(p[$0]) - Double(y[$0])) / 2 }
+            assertClose(dz.array, expected, tol: tolerance(T.self, double: 1e-15, float: 1e-7), "(p − y)/n")
+            XCTAssertEqual(Double(dz[1]), -0.5, accuracy: 1e-6, "the label's logit is pushed up")
         }
         check(Double.self)
         check(Float.self)

@@ -36,6 +36,21 @@ final class GeneratedCopyTests: XCTestCase {
         }
     }
 
+    /// Release builds of the model use -Ounchecked, which removes `precondition`: the batch-count
+    /// guard at the public entry points must be an explicit branch into a trap.
+    func testBatchCountGuardSurvivesUncheckedBuilds() throws {
+        let url = try XCTUnwrap(try PackagePaths.descriptions().first { $0.lastPathComponent == "tiny.arch" })
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let emitted = Emitter.emit(try NetSpecLoader.load(text: text, file: url.path), descriptionText: text,
+                                   sourceName: url.lastPathComponent).contents
+        XCTAssertFalse(emitted.contains("precondition("), "-Ounchecked would drop it")
+        let guardLine = "        if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }"
+        for entry in ["public func forward(count n: Int, training: Bool) {",
+                      "public func backward(labels: UnsafePointer<Float>, count n: Int, inputGradient: Bool = false) -> (loss: Double, correct: Int) {"] {
+            XCTAssertTrue(emitted.contains("    " + entry + "\n" + guardLine + "\n"), "\(entry) starts with the guard")
+        }
+    }
+
     /// The generated source must not depend on where the description was read from (the build
     /// plugin passes an absolute path inside the package, the command plugin another one).
     func testOutputDoesNotDependOnTheDescriptionPath() throws {
