@@ -131,7 +131,7 @@ public final class RunStore: @unchecked Sendable {
     static func readAccess(path: String) throws -> ReadAccess {
         var st = stat()
         guard stat(path, &st) == 0 else { return .ownerQueryOnly }  // checkFile has reported it
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = PathNames.directory(of: path)
         let owner = st.st_uid == geteuid()
         let journalFilesWritable = [path + "-wal", path + "-shm"].allSatisfy { access($0, F_OK) != 0 || canWrite($0) }
         if owner && canWrite(path) && canWrite(directory.isEmpty ? "." : directory) && journalFilesWritable {
@@ -188,7 +188,7 @@ public final class RunStore: @unchecked Sendable {
         var st = stat()
         if stat(path, &st) != 0 {
             guard mayCreate else { throw RunStoreError.noDatabase(path: path) }
-            let directory = (path as NSString).deletingLastPathComponent
+            let directory = PathNames.directory(of: path)
             if !directory.isEmpty {
                 var isDir: ObjCBool = false
                 if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) || !isDir.boolValue {

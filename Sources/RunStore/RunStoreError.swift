@@ -162,7 +162,7 @@ enum SQLiteErrors {
         var sv = statvfs()
         var target = path
         if access(target, F_OK) != 0 {
-            target = (path as NSString).deletingLastPathComponent
+            target = PathNames.directory(of: path)
             if target.isEmpty { target = "." }
         }
         guard statvfs(target, &sv) == 0 else { return nil }

@@ -256,5 +256,19 @@ public func printJSON(_ object: [String: Any]) {
     }
     guard let data = try? JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys]) else { return }
     fflush(stdout)
-    FileHandle.standardOutput.write(data + Data("\n".utf8))
+    writeIgnoringErrors(data + Data("\n".utf8), to: STDOUT_FILENO)
+}
+
+/// Writes to a file descriptor and gives up quietly on an error: a closed pipe (`| head`) or a
+/// full terminal log must never stop a training run. (`FileHandle.write` traps on EPIPE.)
+public func writeIgnoringErrors(_ data: Data, to fd: Int32) {
+    data.withUnsafeBytes { bytes in
+        var done = 0
+        while done < bytes.count {
+            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            done += n
+        }
+    }
 }

@@ -34,7 +34,7 @@ struct Evaluate: ParsableCommand {
             }
             if !result.loss.isFinite {
                 // Weights from before divergence checks (or edited ones): say so, exit 1.
-                FileHandle.standardError.write(Data("error: run \(used.run)'s \(used.kind.rawValue) weights give a non-finite loss (\(result.loss)); they hold NaN or infinite values (did the run diverge?)\n".utf8))
+                writeIgnoringErrors(Data("error: run \(used.run)'s \(used.kind.rawValue) weights give a non-finite loss (\(result.loss)); they hold NaN or infinite values (did the run diverge?)\n".utf8), to: STDERR_FILENO)
                 throw ExitCode(1)
             }
         } catch let exit as ExitCode {

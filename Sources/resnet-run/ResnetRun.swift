@@ -14,7 +14,7 @@ struct ResnetRun: ParsableCommand {
         version: programVersion,
         subcommands: [Summary.self, Bench.self, Train.self, Evaluate.self, Predict.self],
         defaultSubcommand: nil)
-    static func main() { ignoreFileSizeLimitSignal(); Self.main(nil) }  // SIGXFSZ ignored: ulimit -f fails writes (EFBIG, reported) instead of killing
+    static func main() { installSignalPolicy(); Self.main(nil) }  // SIGXFSZ, SIGPIPE ignored: see Signals.swift
 }
 
 /// Program version recorded with every run.

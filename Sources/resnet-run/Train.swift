@@ -108,10 +108,10 @@ struct Train: ParsableCommand {
         do {
             outcome = try TrainingJob.run(request)
         } catch let error as InterruptedBeforeStart {
-            FileHandle.standardError.write(Data("\(error.description)\n".utf8))
+            writeIgnoringErrors(Data("\(error.description)\n".utf8), to: STDERR_FILENO)
             throw ExitCode(128 + error.signal)
         } catch let error as RunFailed {
-            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+            writeIgnoringErrors(Data("error: \(error.description)\n".utf8), to: STDERR_FILENO)
             if json { printJSON(["run": error.run, "status": error.status.rawValue, "reason": error.reason]) }
             throw ExitCode(1)
         } catch {
@@ -191,7 +191,7 @@ struct Train: ParsableCommand {
         } else {
             let (source, notice) = DataSource.defaultSource(trainCount: trainCount, testCount: testCount, shape: ModelShape(type))
             r.data = source
-            if let notice { FileHandle.standardError.write(Data("note: \(notice)\n".utf8)) }
+            if let notice { writeIgnoringErrors(Data("note: \(notice)\n".utf8), to: STDERR_FILENO) }
         }
         return r
     }
@@ -226,7 +226,7 @@ struct Train: ParsableCommand {
 
 /// Prints `error: <one line>` and exits 2 (bad input: nothing was recorded).
 func fail(_ error: Error) -> Never {
-    FileHandle.standardError.write(Data("error: \(oneLine(error))\n".utf8))
+    writeIgnoringErrors(Data("error: \(oneLine(error))\n".utf8), to: STDERR_FILENO)
     Foundation.exit(2)
 }
 

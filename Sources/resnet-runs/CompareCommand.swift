@@ -49,7 +49,7 @@ struct Compare: ParsableCommand {
     @Flag(name: .customLong("no-chart"), help: "Leave out the terminal learning curves.")
     var noChart = false
 
-    @Option(name: .long, help: ArgumentHelp("Also write loss and accuracy curves of all compared runs as an SVG file.", valueName: "file.svg"))
+    @Option(name: .long, help: ArgumentHelp("Also write loss and accuracy curves of all compared runs as an SVG file (- : the SVG alone to standard output).", valueName: "file.svg"))
     var plot: String?
 
     @Option(name: .long, help: "Output format: table, json, csv or markdown.")
@@ -64,7 +64,12 @@ struct Compare: ParsableCommand {
     }
 
     func run() throws {
-        if let plot { try checkOutputPath(plot, flag: "--plot") }
+        if let plot {
+            try checkOutputPath(plot, flag: "--plot")
+            if plot != "-", !plot.lowercased().hasSuffix(".svg") {
+                throw CLIError("--plot: \(plot): the chart is written as SVG; name the file *.svg (or - for standard output)")
+            }
+        }
         let now = try currentDate()
         let db = try store.open(readOnly: true)
         var ids: [Int64]
@@ -86,6 +91,8 @@ struct Compare: ParsableCommand {
         let model = Comparison(runs: records, epochs: epochs, now: now, perEpochMetrics: metric)
         if let plot {
             try writeAtomically(Data(model.svg().utf8), to: plot, flag: "--plot")
+            // `--plot -`: the SVG alone is the output.
+            if plot == "-" { return }
         }
         let style = Style.forStdout()
         switch format {

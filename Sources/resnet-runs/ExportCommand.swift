@@ -37,6 +37,9 @@ struct Export: ParsableCommand {
     func validate() throws {
         guard weights != nil || metrics != nil else { throw ValidationError("export needs --weights FILE and/or --metrics FILE.csv") }
         if weights == nil && (kind != nil || manifest != nil) { throw ValidationError("--kind and --manifest only apply with --weights") }
+        let toStdout = [weights, manifest, metrics].compactMap { $0 }.filter { $0 == "-" }.count
+        if toStdout > 1 { throw ValidationError("only one of --weights, --manifest and --metrics can be - (standard output)") }
+        if weights == "-" && manifest == nil { throw ValidationError("--weights -: name the manifest file with --manifest FILE") }
         if let kind, SnapshotKind(rawValue: kind) == nil {
             throw ValidationError("--kind: unknown snapshot kind '\(kind)' (choose from final, best, checkpoint)")
         }
@@ -58,22 +61,27 @@ struct Export: ParsableCommand {
             else if let k = [SnapshotKind.final, .best, .checkpoint].first(where: { k in available.contains { $0.kind == k } }) { chosen = k }
             else { throw RunStoreError.missingSnapshot(run: id, kind: "final", available: []) }
             let info = try exportWeights(db, id, chosen, to: weights)
-            let json = Self.manifestJSON(info, record: record, dataFile: (weights as NSString).lastPathComponent)
+            let json = Self.manifestJSON(info, record: record, dataFile: PathNames.file(of: weights))
             try writeAtomically(Data((json + "\n").utf8), to: manifestPath, flag: "--manifest")
-            messages.append("wrote \(weights) (\(Fmt.bytes(Int64(info.byteCount))), \(info.tensors.count) tensors, \(info.kind.rawValue) weights of epoch \(info.epoch), \(info.checksum)) and \(manifestPath)")
+            messages.append("wrote \(weights == "-" ? "standard output" : weights) (\(Fmt.bytes(Int64(info.byteCount))), \(info.tensors.count) tensors, \(info.kind.rawValue) weights of epoch \(info.epoch), \(info.checksum)) and \(manifestPath)")
         }
         if let metrics {
             let epochs = try db.epochs(run: id)
             try writeAtomically(Data(Self.metricsCSV(epochs).utf8), to: metrics, flag: "--metrics")
-            messages.append("wrote \(metrics) (\(epochs.count) epoch\(epochs.count == 1 ? "" : "s"))")
+            messages.append("wrote \(metrics == "-" ? "standard output" : metrics) (\(epochs.count) epoch\(epochs.count == 1 ? "" : "s"))")
         }
-        writeStdout(messages.joined(separator: "\n") + "\n")
+        // With a file on standard output, the summary goes to standard error.
+        let summary = Data((messages.joined(separator: "\n") + "\n").utf8)
+        if [weights, manifest, metrics].contains("-") { FileHandle.standardError.write(summary) } else { FileHandle.standardOutput.write(summary) }
     }
 
     /// Streams the verified blob into a temporary file next to `path`, then renames it.
     private func exportWeights(_ db: RunStore, _ id: Int64, _ kind: SnapshotKind, to path: String) throws -> SnapshotInfo {
-        let directory = (path as NSString).deletingLastPathComponent
-        let temp = (directory.isEmpty ? "." : directory) + "/.\((path as NSString).lastPathComponent).partial-\(getpid())"
+        if path == "-" {
+            return try db.readSnapshot(run: id, kind: kind) { chunk in try FileHandle.standardOutput.write(contentsOf: chunk) }
+        }
+        let directory = PathNames.directory(of: path)
+        let temp = (directory.isEmpty ? "." : directory) + "/.\(PathNames.file(of: path)).partial-\(getpid())"
         guard FileManager.default.createFile(atPath: temp, contents: nil), let handle = FileHandle(forWritingAtPath: temp) else {
             throw CLIError("--weights: cannot create a file in \(directory.isEmpty ? "." : directory)")
         }

@@ -196,7 +196,7 @@ enum Fmt {
     }
 
     static func datasetName(_ path: String) -> String {
-        let name = (path as NSString).lastPathComponent
+        let name = PathNames.file(of: path)
         return name.isEmpty ? path : name
     }
 }

@@ -148,20 +148,24 @@ enum RunSelector: Equatable {
 }
 
 /// Checks that a file can be written at `path` (its directory exists) before doing any work.
+/// `-` is standard output.
 func checkOutputPath(_ path: String, flag: String) throws {
+    if path == "-" { return }
     var isDir: ObjCBool = false
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
         throw CLIError("\(flag): \(path) is a directory")
     }
-    let directory = (path as NSString).deletingLastPathComponent
+    let directory = PathNames.directory(of: path)
     if directory.isEmpty { return }
     guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
         throw CLIError("\(flag): directory \(directory) does not exist")
     }
 }
 
-/// Writes `data` to `path` atomically (temporary file in the same directory, then rename).
+/// Writes `data` to `path` atomically (temporary file in the same directory, then rename), or to
+/// standard output when `path` is `-`.
 func writeAtomically(_ data: Data, to path: String, flag: String) throws {
+    if path == "-" { FileHandle.standardOutput.write(data); return }
     let url = URL(fileURLWithPath: path)
     do { try data.write(to: url, options: .atomic) } catch {
         throw CLIError("\(flag): cannot write \(path): \(error.localizedDescription)")

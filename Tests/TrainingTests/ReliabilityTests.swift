@@ -188,4 +188,24 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertTrue(run.statusReason?.contains("file-size limit") ?? false, run.statusReason ?? "")
         XCTAssertEqual(try RunStore(path: db.path, createIfMissing: false).integrityProblems(), [])
     }
+
+    /// `resnet-run train --json | head -1`: the reader goes away after one line; the run must
+    /// still train to the end and be recorded `completed` (SIGPIPE ignored, EPIPE ignored).
+    func testAReaderThatClosesEarlyDoesNotStopTraining() throws {
+        let exe = try Paths.resnetRun().path
+        let script = "\"$0\" train --model tiny --synthetic --synthetic-train 64 --synthetic-test 8 --epochs 4 --batch-size 8 --threads 1 --json --db \"$1\" | head -1; exit ${PIPESTATUS[0]}"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", script, exe, db.path]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(stdout.split(separator: "\n").count, 1, stdout)
+        XCTAssertEqual(process.terminationStatus, 0, "resnet-run's own exit status")
+        let run = try XCTUnwrap(try storedRuns(db).first)
+        XCTAssertEqual(run.recordedStatus, .completed)
+        XCTAssertEqual(run.epochsDone, 4)
+    }
 }

@@ -1,0 +1,59 @@
+/// Output paths as users type them: one-character names (Foundation's path functions trap on
+/// them), `-` for standard output, and a chart name that is not SVG.
+import Foundation
+import XCTest
+@testable import RunStore
+
+final class OutputPathTests: XCTestCase {
+    var dir: TempDir!
+    var db: String!
+
+    override func setUpWithError() throws {
+        dir = try TempDir()
+        db = dir.path("experiments.db")
+        try Fixture.build(at: db)
+    }
+    override func tearDown() { dir.cleanup() }
+
+    func testPathNamesSplitLikeAShell() {
+        XCTAssertEqual(PathNames.directory(of: "a"), "")
+        XCTAssertEqual(PathNames.file(of: "a"), "a")
+        XCTAssertEqual(PathNames.directory(of: "/a"), "/")
+        XCTAssertEqual(PathNames.directory(of: "x/y/z.csv"), "x/y")
+        XCTAssertEqual(PathNames.file(of: "x/y/z.csv"), "z.csv")
+        XCTAssertEqual(PathNames.directory(of: "x//y"), "x")
+        XCTAssertEqual(PathNames.file(of: "dir/"), "dir")
+        XCTAssertEqual(PathNames.directory(of: "../a"), "..")
+    }
+
+    func testOneCharacterOutputPathsWork() throws {
+        let cwd = FileManager.default.currentDirectoryPath
+        FileManager.default.changeCurrentDirectoryPath(dir.url.path)
+        defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+        let metrics = try runCLI(["export", "1", "--metrics", "a", "--db", db])
+        XCTAssertEqual(metrics.status, 0, metrics.stderr)
+        XCTAssertTrue(try String(contentsOfFile: dir.path("a"), encoding: .utf8).hasPrefix("epoch,recorded_at,"))
+        let plot = try runCLI(["compare", "1", "2", "--plot", "p.svg", "--db", db])
+        XCTAssertEqual(plot.status, 0, plot.stderr)
+        XCTAssertTrue(try String(contentsOfFile: dir.path("p.svg"), encoding: .utf8).contains("<svg"))
+    }
+
+    func testDashMeansStandardOutput() throws {
+        let metrics = try runCLI(["export", "1", "--metrics", "-", "--db", db])
+        XCTAssertEqual(metrics.status, 0, metrics.stderr)
+        XCTAssertTrue(metrics.stdout.hasPrefix("epoch,recorded_at,"), metrics.stdout)
+        XCTAssertEqual(metrics.stderr.split(separator: "\n").count, 1, "the summary goes to stderr: \(metrics.stderr)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "-"))
+        let plot = try runCLI(["compare", "1", "2", "--plot", "-", "--db", db])
+        XCTAssertEqual(plot.status, 0, plot.stderr)
+        XCTAssertTrue(plot.stdout.hasPrefix("<svg") || plot.stdout.hasPrefix("<?xml"), String(plot.stdout.prefix(80)))
+        XCTAssertTrue(plot.stdout.hasSuffix("</svg>\n") || plot.stdout.hasSuffix("</svg>"), "the SVG alone")
+    }
+
+    func testPlotMustBeSVG() throws {
+        let r = try runCLI(["compare", "1", "2", "--plot", "curves.png", "--db", db])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--plot: curves.png: the chart is written as SVG; name the file *.svg (or - for standard output)"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path("curves.png")))
+    }
+}
