@@ -90,9 +90,9 @@ struct Train: ParsableCommand {
     var quiet = false
     @Flag(help: "Print one JSON object per epoch and one for the outcome (for scripts).")
     var json = false
-    @Option(help: ArgumentHelp("For tests: act exactly like Ctrl-C once epoch N has ended (checkpoint, 'interrupted', exit 130).", valueName: "n"))
+    @Option(help: .hidden)  // For tests: act exactly like Ctrl-C once epoch N has ended.
     var stopAfterEpochs: String?
-    @Option(help: ArgumentHelp("For tests: fail once epoch N has been recorded (the run is marked 'failed').", valueName: "n"))
+    @Option(help: .hidden)  // For tests: fail once epoch N has been recorded (the run is marked 'failed').
     var failAfterEpochs: String?
     @Option(help: .hidden) var killDuringSnapshot: String?
     @Option(help: .hidden) var lingerAfterInterrupt: String?
@@ -211,9 +211,11 @@ struct Train: ParsableCommand {
             return
         }
         let dbHint = db == "experiments.db" ? "" : " --db \(db)"
+        // The synthetic set only shows that the pipeline learns; say so where the result is read.
+        let on = o.dataIdentity.hasPrefix("synthetic") ? " on the SYNTHETIC set (a pipeline check, not SIGNS photos)" : ""
         switch o.status {
         case .completed:
-            print("run \(o.run) completed: test accuracy \(acc) (\(best)) — resnet-runs show \(o.run)\(dbHint)")
+            print("run \(o.run) completed\(on): test accuracy \(acc) (\(best)) — resnet-runs show \(o.run)\(dbHint)")
         case .interrupted:
             print("run \(o.run) interrupted after epoch \(o.epochsDone) of \(o.epochsPlanned) (checkpoint stored) — continue with: resnet-run train --resume \(o.run)\(dbHint)")
         default:

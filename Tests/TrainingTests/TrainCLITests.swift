@@ -109,7 +109,7 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(lines.count, 4, "one plain line per epoch when stdout is not a terminal, then the outcome: \(result.stdout)")
         XCTAssertTrue(lines[0].hasPrefix("Epoch 1/3 - 15 steps - "), String(lines[0]))
         XCTAssertTrue(lines[0].contains(" - loss: ") && lines[0].contains(" - test_accuracy: "), String(lines[0]))
-        XCTAssertTrue(lines[3].hasPrefix("run 1 completed: test accuracy "), String(lines[3]))
+        XCTAssertTrue(lines[3].hasPrefix("run 1 completed on the SYNTHETIC set (a pipeline check, not SIGNS photos): test accuracy "), String(lines[3]))
         XCTAssertTrue(lines[3].contains("— resnet-runs show 1"), String(lines[3]))
 
         let run = try XCTUnwrap(try storedRuns(db).first)
