@@ -155,8 +155,22 @@ struct Comparison {
             ("host", runs.map(\.host)),
             ("program_version", runs.map { $0.programVersion.isEmpty ? "-" : $0.programVersion }),
         ]
+        // A hyperparameter that only repeats a recorded column (hp.lr = learning_rate, …) is shown once.
+        let columnOf = ["lr": "learning_rate", "batch_size": "batch_size", "epochs": "epochs_planned", "seed": "seed",
+                        "threads": "threads", "train_count": "train_count", "test_count": "test_count"]
+        func sameNumber(_ a: String, _ b: String) -> Bool { a == b || (Double(a) != nil && Double(a) == Double(b)) }
+        let recorded: [String: [String]] = [
+            "learning_rate": runs.map { "\($0.learningRate)" }, "batch_size": runs.map { "\($0.batchSize)" },
+            "epochs_planned": runs.map { "\($0.epochsPlanned)" }, "seed": runs.map { "\($0.seed)" },
+            "threads": runs.map { "\($0.threads)" }, "train_count": runs.map { "\($0.trainCount)" },
+            "test_count": runs.map { "\($0.testCount)" },
+        ]
         let hyperKeys = Set(runs.flatMap(\.hyperparameters.keys)).sorted()
-        for key in hyperKeys { params.append(("hp." + key, runs.map { $0.hyperparameters[key] ?? "-" })) }
+        for key in hyperKeys {
+            let values = runs.map { $0.hyperparameters[key] ?? "-" }
+            if let column = columnOf[key], let twin = recorded[column], zip(values, twin).allSatisfy(sameNumber) { continue }
+            params.append(("hp." + key, values))
+        }
         self.params = params
 
         var notes: [String] = []
@@ -212,6 +226,25 @@ struct Comparison {
     }
 
     var runHeaders: [String] { runs.map { "#\($0.id)" + ($0.label.map { " \($0)" } ?? "") } }
+
+    /// `lead` then the items separated by ", ", broken into lines of at most `width` columns
+    /// (continuation lines indented like the first item); one line when `width` is nil.
+    func wrapped(_ lead: String, _ items: [String], width: Int?) -> String {
+        guard let width else { return lead + items.joined(separator: ", ") + "\n" }
+        let indent = String(repeating: " ", count: min(lead.count, 8))
+        var out = "", line = lead
+        for (i, item) in items.enumerated() {
+            let piece = item + (i < items.count - 1 ? "," : "")
+            let candidate = (line == lead || line == indent) ? line + piece : line + " " + piece
+            if candidate.count > width && line != lead && line != indent {
+                out += line + "\n"
+                line = indent + piece
+            } else {
+                line = candidate
+            }
+        }
+        return out + line + "\n"
+    }
 
     func partitionedParams(all: Bool) -> (shown: [(name: String, values: [String])], identical: [(String, String)]) {
         var shown: [(name: String, values: [String])] = []
@@ -269,7 +302,7 @@ struct Comparison {
             out += t.text(style: style, indent: "  ")
         }
         if !identical.isEmpty {
-            out += "  Identical (\(identical.count)): " + identical.map { "\($0.0)=\($0.1)" }.joined(separator: ", ") + "\n"
+            out += wrapped("  Identical (\(identical.count)): ", identical.map { "\($0.0)=\($0.1)" }, width: Terminal.width)
         }
 
         out += "\n" + style.bold("Metrics") + " (delta to #\(runs[0].id); ★ best)\n"

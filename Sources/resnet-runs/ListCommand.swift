@@ -78,6 +78,19 @@ struct ListRuns: ParsableCommand {
             if desc { runs.reverse() }
         }
         if let limit { runs = Array(runs.prefix(limit)) }
+        if runs.isEmpty, model != nil || statuses != nil, (format == .table || format == .markdown) {
+            // Filters that match nothing: say what there is, rather than "No runs".
+            let all = try db.runs(now: now)
+            if !all.isEmpty {
+                var what: [String] = []
+                if let model { what.append("--model \(model)") }
+                if !status.isEmpty { what.append("--status \(status.joined(separator: ","))") }
+                let models = Set(all.map(\.model)).sorted().joined(separator: ", ")
+                let states = Set(all.map(\.status.rawValue)).sorted().joined(separator: ", ")
+                writeStdout("No runs match \(what.joined(separator: " ")) among the \(all.count) runs in \(db.path) (models: \(models); statuses: \(states)).\n")
+                return
+            }
+        }
         let weights = try db.storedWeightEpochs()
         writeStdout(Self.render(runs, weights: weights, format: format, now: now, style: Style.forStdout(), path: db.path))
     }

@@ -215,3 +215,15 @@ enum Metrics {
         canonical.filter(names.contains) + names.subtracting(canonical).sorted()
     }
 }
+
+/// The width to wrap long lines to: `COLUMNS` when set, else the terminal's; nil when standard
+/// output is not a terminal and `COLUMNS` is unset (scripts get one line per item).
+enum Terminal {
+    static var width: Int? {
+        if let text = ProcessInfo.processInfo.environment["COLUMNS"], let n = Int(text), n >= 20 { return n }
+        guard isatty(STDOUT_FILENO) != 0 else { return nil }
+        var size = winsize()
+        if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col >= 20 { return Int(size.ws_col) }
+        return 80
+    }
+}

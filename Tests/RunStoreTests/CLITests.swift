@@ -374,9 +374,7 @@ Parameters that differ
   epochs_planned  5                 5                 4
   learning_rate   0.00015           0.0003            0.001
   hp.dropout      -                 -                 0.1
-  hp.epochs       5                 5                 4
-  hp.lr           0.00015           0.0003            0.001
-  Identical (11): train_count=50000, test_count=10000, batch_size=32, seed=0, threads=2, host=lab-1, program_version=resnet-run 0.1.0, hp.batch_size=32, hp.beta_1=0.9, hp.optimizer=adam, hp.seed=0
+  Identical (9): train_count=50000, test_count=10000, batch_size=32, seed=0, threads=2, host=lab-1, program_version=resnet-run 0.1.0, hp.beta_1=0.9, hp.optimizer=adam
 
 Metrics (delta to #1; ★ best)
   METRIC                  #1 baseline              #2 lr-2x              #4 small
@@ -463,9 +461,8 @@ Test accuracy   A #1   B #2   C #4
 | Parameter | #1 baseline | #2 lr-2x |
 | --- | --- | --- |
 | learning_rate | 0.00015 | 0.0003 |
-| hp.lr | 0.00015 | 0.0003 |
 
-Identical (17): `model=resnet50`, `model_hash=5f1c0a9e7d2b`, `dataset=/data/cifar10.h5`, `dataset_sha256=c0ffee001122`, `train_count=50000`, `test_count=10000`, `epochs_planned=5`, `batch_size=32`, `seed=0`, `threads=2`, `host=lab-1`, `program_version=resnet-run 0.1.0`, `hp.batch_size=32`, `hp.beta_1=0.9`, `hp.epochs=5`, `hp.optimizer=adam`, `hp.seed=0`
+Identical (14): `model=resnet50`, `model_hash=5f1c0a9e7d2b`, `dataset=/data/cifar10.h5`, `dataset_sha256=c0ffee001122`, `train_count=50000`, `test_count=10000`, `epochs_planned=5`, `batch_size=32`, `seed=0`, `threads=2`, `host=lab-1`, `program_version=resnet-run 0.1.0`, `hp.beta_1=0.9`, `hp.optimizer=adam`
 
 ### Metrics (delta to #1; ★ best)
 

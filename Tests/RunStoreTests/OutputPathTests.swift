@@ -57,3 +57,38 @@ final class OutputPathTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path("curves.png")))
     }
 }
+
+/// `compare` on a narrow terminal: no line wider than COLUMNS in the identical-parameters list,
+/// and a hyperparameter that repeats a recorded column is listed once.
+final class CompareWidthTests: XCTestCase {
+    func testIdenticalParametersWrapToCOLUMNSAndAreNotRepeated() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let db = dir.path("experiments.db")
+        try Fixture.build(at: db)
+        let r = try runCLI(["compare", "1", "2", "--db", db], env: ["COLUMNS": "60"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n")
+        guard let start = lines.firstIndex(where: { $0.hasPrefix("  Identical (") }) else { return XCTFail(r.stdout) }
+        var block = [lines[start]]
+        var i = start + 1
+        while i < lines.count, lines[i].hasPrefix("        ") { block.append(lines[i]); i += 1 }
+        XCTAssertGreaterThan(block.count, 1, "wrapped: \(block)")
+        for line in block { XCTAssertLessThanOrEqual(line.count, 60, String(line)) }
+        XCTAssertFalse(r.stdout.contains("hp.lr"), "hp.lr repeats learning_rate")
+        XCTAssertFalse(r.stdout.contains("hp.batch_size"), "hp.batch_size repeats batch_size")
+    }
+}
+
+final class ListFilterMessageTests: XCTestCase {
+    func testAFilterThatMatchesNothingSaysWhatThereIs() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let db = dir.path("experiments.db")
+        try Fixture.build(at: db)
+        let r = try runCLI(["list", "--model", "tin", "--db", db])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("No runs match --model tin among the "), r.stdout)
+        XCTAssertTrue(r.stdout.contains("models: resnet18, resnet50"), r.stdout)
+    }
+}
