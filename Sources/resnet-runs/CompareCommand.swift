@@ -385,6 +385,16 @@ struct Comparison {
         return t.csv()
     }
 
+    /// A parameter value as JSON: a number where the text is one (hyperparameters are recorded as
+    /// text), null for "-", else a string.
+    static func jsonValue(_ text: String) -> String {
+        if text == "-" { return "null" }
+        if let d = Double(text), d.isFinite, text.first.map({ $0.isNumber || $0 == "-" || $0 == "." }) == true {
+            return JSON.num(d)
+        }
+        return JSON.str(text)
+    }
+
     func json(epochs showEpochs: Bool) -> String {
         let (shown, identical) = partitionedParams(all: false)
         var pairs: [(String, String)] = [
@@ -396,8 +406,8 @@ struct Comparison {
             })),
             ("notes", JSON.array(notes.map { JSON.str($0) })),
             ("parameters", JSON.object([
-                ("differing", JSON.object(shown.map { ($0.name, JSON.array($0.values.map { JSON.str($0) })) })),
-                ("identical", JSON.object(identical.map { ($0.0, JSON.str($0.1)) })),
+                ("differing", JSON.object(shown.map { ($0.name, JSON.array($0.values.map(Self.jsonValue))) })),
+                ("identical", JSON.object(identical.map { ($0.0, Self.jsonValue($0.1)) })),
             ])),
             ("metrics", JSON.array(summary.map { row in
                 JSON.object([("name", JSON.str(row.name)), ("values", JSON.array(row.values.map { JSON.num($0) })),

@@ -163,6 +163,19 @@ struct ListRuns: ParsableCommand {
             }
             return items.isEmpty ? "[]\n" : "[\n  " + items.joined(separator: ",\n  ") + "\n]\n"
         }
+        if format == .csv {
+            // Values for a spreadsheet or a script: numbers unformatted, times ISO 8601, epochs split.
+            var csv = Table(["id", "status", "label", "started", "duration_seconds", "model", "dataset", "lr", "batch_size",
+                             "epochs_done", "epochs_planned", "final_test_accuracy", "best_test_accuracy", "best_epoch"])
+            func number(_ v: Double?) -> String { v.map { JSONText.number($0).replacingOccurrences(of: "\"", with: "") } ?? "" }
+            for r in runs {
+                csv.add([Cell("\(r.id)"), Cell(r.status.rawValue), Cell(r.label ?? ""), Cell(Fmt.iso(r.startedAt) ?? ""),
+                         Cell(number(r.duration(now: now).rounded())), Cell(r.model), Cell(r.datasetPath),
+                         Cell(number(r.learningRate)), Cell("\(r.batchSize)"), Cell("\(r.epochsDone)"), Cell("\(r.epochsPlanned)"),
+                         Cell(number(r.finalTestAccuracy)), Cell(number(r.bestTestAccuracy)), Cell(r.bestEpoch.map { "\($0)" } ?? "")])
+            }
+            return csv.csv()
+        }
         var table = Table(headers, align: [.right, .left, .left, .left, .right, .left, .left, .right, .right, .right, .right, .right])
         var marked = false
         for r in runs {
