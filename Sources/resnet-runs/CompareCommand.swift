@@ -27,7 +27,7 @@ struct Compare: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
-    @Argument(help: ArgumentHelp("Run ids or ranges (at least two runs in total).", valueName: "run"))
+    @Argument(help: ArgumentHelp("Runs: ids, ranges (3-7), last, -1, -2, … or labels (at least two runs in total).", valueName: "run"))
     var runs: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("Compare the N most recent runs.", valueName: "n"))

@@ -20,7 +20,7 @@ struct Delete: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
-    @Argument(help: ArgumentHelp("Run ids or ranges.", valueName: "run"))
+    @Argument(help: ArgumentHelp("Runs: ids, ranges (3-7), last, -1, -2, … or labels.", valueName: "run"))
     var runs: [String]
 
     @Flag(name: [.customShort("y"), .long], help: "Do not ask for confirmation.")
@@ -70,7 +70,7 @@ struct Label: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
-    @Argument(help: ArgumentHelp("Run id.", valueName: "run"))
+    @Argument(help: ArgumentHelp("Run: an id, last, -1 (newest), -2, … or a label.", valueName: "run"))
     var runArgument: String
 
     @Argument(help: ArgumentHelp("New label.", valueName: "text"))
@@ -80,14 +80,14 @@ struct Label: ParsableCommand {
     var clear = false
 
     func validate() throws {
-        _ = try RunSelector.single(runArgument)
+        try RunSelector.checkSingle(runArgument)
         if clear == (text != nil) { throw ValidationError("label needs either TEXT or --clear") }
         if let text, text.contains("\n") { throw ValidationError("a label must be one line") }
     }
 
     func run() throws {
-        let id = try RunSelector.single(runArgument)
         let db = try store.open(readOnly: false)
+        let id = try RunSelector.resolveOne(runArgument, in: db)
         try db.setLabel(run: id, label: clear ? nil : text)
         let label = clear ? "" : (text ?? "")
         writeStdout(label.isEmpty ? "Run \(id): label removed.\n" : "Run \(id) labelled \"\(label)\".\n")
@@ -100,7 +100,7 @@ struct Note: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
-    @Argument(help: ArgumentHelp("Run id.", valueName: "run"))
+    @Argument(help: ArgumentHelp("Run: an id, last, -1 (newest), -2, … or a label.", valueName: "run"))
     var runArgument: String
 
     @Argument(help: ArgumentHelp("Note text.", valueName: "text"))
@@ -110,13 +110,13 @@ struct Note: ParsableCommand {
     var replace = false
 
     func validate() throws {
-        _ = try RunSelector.single(runArgument)
+        try RunSelector.checkSingle(runArgument)
         if text.isEmpty && !replace { throw ValidationError("note text is empty (use --replace \"\" to clear the notes)") }
     }
 
     func run() throws {
-        let id = try RunSelector.single(runArgument)
         let db = try store.open(readOnly: false)
+        let id = try RunSelector.resolveOne(runArgument, in: db)
         try db.addNote(run: id, text: text, replace: replace)
         writeStdout(replace ? "Run \(id): notes replaced.\n" : "Run \(id): note added.\n")
     }

@@ -19,7 +19,7 @@ struct Export: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
-    @Argument(help: ArgumentHelp("Run id.", valueName: "run"))
+    @Argument(help: ArgumentHelp("Run: an id, last, -1 (newest), -2, … or a label.", valueName: "run"))
     var runArgument: String
 
     @Option(name: .long, help: ArgumentHelp("Write the weights to this file (and its manifest to FILE.json).", valueName: "file"))
@@ -46,12 +46,12 @@ struct Export: ParsableCommand {
     }
 
     func run() throws {
-        let id = try RunSelector.single(runArgument)
         let manifestPath = manifest ?? weights.map { $0 + ".json" }
         if let weights { try checkOutputPath(weights, flag: "--weights") }
         if let manifestPath { try checkOutputPath(manifestPath, flag: "--manifest") }
         if let metrics { try checkOutputPath(metrics, flag: "--metrics") }
         let db = try store.open(readOnly: true)
+        let id = try RunSelector.resolveOne(runArgument, in: db)
         let record = try db.run(id)
         var messages: [String] = []
         if let weights, let manifestPath {

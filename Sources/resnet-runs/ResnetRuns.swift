@@ -37,7 +37,7 @@ struct ResnetRuns: ParsableCommand {
         // A file-size limit (ulimit -f) must fail a write with EFBIG, reported, not kill us.
         signal(SIGXFSZ, SIG_IGN)
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(RunSelector.protectingRelativeSelectors(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch {
             let code = exitCode(for: error)
@@ -99,33 +99,82 @@ func currentDate() throws -> Date {
     return Date(timeIntervalSince1970: seconds)
 }
 
-/// Parsing of RUN arguments: `12`, `3-7`, `3..7`.
+/// Parsing of RUN arguments: `12`; `3-7` or `3..7`; `last` (the newest run), `-1`, `-2`, … (counted
+/// back from the newest); or a label (`baseline`).
 enum RunSelector: Equatable {
     case single(Int64)
     case range(ClosedRange<Int64>)
+    /// `last` = 1, `-2` = 2: the nth run counted back from the newest.
+    case fromEnd(Int)
+    case label(String)
+
+    /// ArgumentParser reads `-2` as an option, so `main` hands such arguments over as `~2`.
+    static let fromEndMark = "~"
+
+    /// `-N` arguments (after the subcommand) rewritten to `~N` for the parser.
+    static func protectingRelativeSelectors(_ arguments: [String]) -> [String] {
+        arguments.map { a in
+            a.count > 1 && a.hasPrefix("-") && a.dropFirst().allSatisfy(\.isNumber) ? fromEndMark + a.dropFirst() : a
+        }
+    }
 
     static func parse(_ text: String) throws -> RunSelector {
         let t = text.trimmingCharacters(in: .whitespaces)
+        guard !t.isEmpty else { throw CLIError("empty run selector: give a run id like 12, a range like 3-7, last, -1 or a label") }
+        if t == "last" { return .fromEnd(1) }
+        if t.hasPrefix("-") || t.hasPrefix(Self.fromEndMark), let n = Int(t.dropFirst()) {
+            guard n >= 1 else { throw CLIError("invalid run selector '\(text)': -1 is the newest run, -2 the one before") }
+            return .fromEnd(n)
+        }
         if let id = Int64(t) {
             guard id > 0 else { throw CLIError("invalid run id '\(text)': run ids are positive integers") }
             return .single(id)
         }
         for separator in ["..", "-"] where t.contains(separator) {
             let parts = t.components(separatedBy: separator)
-            guard parts.count == 2, let a = Int64(parts[0]), let b = Int64(parts[1]), a > 0, b > 0 else {
-                throw CLIError("invalid run range '\(text)': expected FIRST-LAST with positive ids, e.g. 3-7")
-            }
+            // Digits before the separator: meant as a range, so a malformed one is an error, not a label.
+            guard Int64(parts[0]) != nil else { continue }
+            guard parts.count == 2, let a = Int64(parts[0]), let b = Int64(parts[1]), a > 0, b > 0 else { throw CLIError("invalid run range '\(text)': expected FIRST-LAST with positive ids, e.g. 3-7") }
             guard a <= b else { throw CLIError("invalid run range '\(text)': \(a) is after \(b)") }
             return .range(a ... b)
         }
-        throw CLIError("invalid run id '\(text)': expected a number like 12 or a range like 3-7")
+        return .label(t)
     }
 
-    static func single(_ text: String) throws -> Int64 {
-        guard case let .single(id) = try parse(text) else {
-            throw CLIError("expected one run id, got the range '\(text)'")
+    /// Checks the syntax of a selector that must name one run.
+    static func checkSingle(_ text: String) throws {
+        if case .range = try parse(text) { throw CLIError("expected one run id, got the range '\(text)'") }
+    }
+
+    /// The one run `text` names in `store`.
+    static func resolveOne(_ text: String, in store: RunStore) throws -> Int64 {
+        try checkSingle(text)
+        return try resolve([text], in: store)[0]
+    }
+
+    /// The run ids one non-range selector names (a label may name several).
+    static func ids(_ selector: RunSelector, _ text: String, in store: RunStore) throws -> [Int64] {
+        switch selector {
+        case let .single(id):
+            guard try store.runExists(id) else { throw RunStoreError.unknownRun(id: id, path: store.path) }
+            return [id]
+        case let .range(range):
+            let ids = try store.runs(ids: range).map(\.id)
+            guard !ids.isEmpty else { throw CLIError("no runs with ids \(range.lowerBound)-\(range.upperBound) in \(store.path)") }
+            return ids
+        case let .fromEnd(n):
+            let all = try store.runs().map(\.id)
+            guard n <= all.count else {
+                throw CLIError("\(n == 1 ? "last" : "-\(n)"): \(store.path) holds \(all.count) run\(all.count == 1 ? "" : "s")")
+            }
+            return [all[all.count - n]]
+        case let .label(label):
+            let matching = try store.runs().filter { $0.label == label }.map(\.id)
+            guard !matching.isEmpty else {
+                throw CLIError("no run labelled '\(label)' in \(store.path) (a run is named by its id, a range like 3-7, last, -1, or its label)")
+            }
+            return matching
         }
-        return id
     }
 
     /// Existing run ids selected by the arguments, in argument order without repeats.
@@ -133,15 +182,7 @@ enum RunSelector: Equatable {
         var out: [Int64] = []
         var seen = Set<Int64>()
         for text in texts {
-            switch try parse(text) {
-            case let .single(id):
-                guard try store.runExists(id) else { throw RunStoreError.unknownRun(id: id, path: store.path) }
-                if seen.insert(id).inserted { out.append(id) }
-            case let .range(range):
-                let ids = try store.runs(ids: range).map(\.id)
-                guard !ids.isEmpty else { throw CLIError("no runs with ids \(range.lowerBound)-\(range.upperBound) in \(store.path)") }
-                for id in ids where seen.insert(id).inserted { out.append(id) }
-            }
+            for id in try ids(try parse(text), text, in: store) where seen.insert(id).inserted { out.append(id) }
         }
         return out
     }

@@ -19,7 +19,7 @@ struct Show: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
-    @Argument(help: ArgumentHelp("Run id.", valueName: "run"))
+    @Argument(help: ArgumentHelp("Run: an id, last, -1 (newest), -2, … or a label.", valueName: "run"))
     var runArgument: String
 
     @Option(name: .long, help: "Output format: text or json.")
@@ -29,9 +29,9 @@ struct Show: ParsableCommand {
     var noChart = false
 
     func run() throws {
-        let id = try RunSelector.single(runArgument)
         let now = try currentDate()
         let db = try store.open(readOnly: true)
+        let id = try RunSelector.resolveOne(runArgument, in: db)
         let record = try db.run(id, now: now)
         let epochs = try db.epochs(run: id)
         let snapshots = try db.snapshots(run: id)

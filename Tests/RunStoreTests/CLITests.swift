@@ -274,7 +274,7 @@ final class CLITests: XCTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path("m.csv")))
         try assertFails(["show", "42", "--db", db], "no run 42 in \(db!)")
-        try assertFails(["show", "abc", "--db", db], "invalid run id 'abc': expected a number like 12 or a range like 3-7")
+        try assertFails(["show", "abc", "--db", db], "no run labelled 'abc' in \(db!) (a run is named by its id, a range like 3-7, last, -1, or its label)")
         try assertFails(["show", "0", "--db", db], "invalid run id '0': run ids are positive integers")
         try assertFails(["show", "1-3", "--db", db], "expected one run id, got the range '1-3'")
         try assertFails(["compare", "1", "9-3", "--db", db], "invalid run range '9-3': 9 is after 3")

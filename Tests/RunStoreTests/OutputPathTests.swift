@@ -92,3 +92,31 @@ final class ListFilterMessageTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("models: resnet18, resnet50"), r.stdout)
     }
 }
+
+/// Runs named the way people remember them: last, -N, a label.
+final class RunSelectorTests: XCTestCase {
+    func testLastRelativeAndLabelSelectors() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let db = dir.path("experiments.db")
+        try Fixture.build(at: db)
+        let store = try RunStore(path: db, createIfMissing: false, readOnly: true)
+        let ids = try store.runs().map(\.id)
+        let newest = try XCTUnwrap(ids.last)
+
+        var r = try runCLI(["show", "last", "--db", db, "--format", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["id"] as? Int, Int(newest))
+        r = try runCLI(["show", "-2", "--db", db, "--format", "json"])
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["id"] as? Int, Int(ids[ids.count - 2]))
+        r = try runCLI(["compare", "baseline", "lr-2x", "--db", db, "--format", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["runs"] as? [[String: Any]])?.map { $0["id"] as? Int }, [1, 2])
+        r = try runCLI(["show", "nosuchlabel", "--db", db])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("no run labelled 'nosuchlabel' in \(db)"), r.stderr)
+        r = try runCLI(["show", "-99", "--db", db])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("-99: \(db) holds \(ids.count) runs"), r.stderr)
+    }
+}
