@@ -161,6 +161,15 @@ final class ProgressPrinter {
 
     deinit { line.deallocate() }
 
+    /// The first line of a run (terminal and plain output): its id, so that another terminal can
+    /// follow it while it trains.
+    func started(model: String, data: String, resumedAfter epochs: Int?) {
+        guard mode == .bar || mode == .plain else { return }
+        let what = epochs.map { "resuming after epoch \($0)" } ?? "training"
+        print("Run \(run): \(what) \(model) on \(data) — follow it with: resnet-runs show \(run)")
+        fflush(stdout)
+    }
+
     func epochStart(_ epoch: Int) {
         guard mode == .bar else { return }
         line.reset()

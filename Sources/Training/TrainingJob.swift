@@ -231,6 +231,7 @@ public enum TrainingJob {
                 try store.resumeRun(run: runID, fromEpoch: trainer.epochsDone)
             }
             setupSeconds = monotonicSeconds() - s0
+            progress.started(model: M.registryName, data: data.source.recordedPath, resumedAfter: resuming.map { _ in trainer.epochsDone })
             outcome = try trainer.run()
         } catch {
             let reason = oneLine(error)
