@@ -41,6 +41,10 @@ public struct TrainRequest {
     public var killDuringSnapshot: Int?
     /// For tests: wait this long after an interrupt before recording it (room for a second signal).
     public var lingerAfterInterrupt: Double?
+    /// Start from the weights of this run (fine-tuning; fresh Adam state), recorded as the parent.
+    public var initFrom: Int64?
+    /// Which of its snapshots (nil: final, else best, else checkpoint).
+    public var initWeights: SnapshotKind?
     /// Store the resume checkpoint every this many epochs (new runs; a resume keeps the run's).
     public var checkpointEvery: Int = 1
     /// Seconds to wait for another process's lock on the database.
@@ -97,6 +101,19 @@ public enum TrainingJob {
         let data = try request.data.load(for: ModelShape(type))
         guard request.hyperparameters.seed <= UInt64(Int64.max) else { throw TrainingError("--seed: must be at most \(Int64.max)") }
         let store = try openStore(request.dbPath, create: true, busyTimeout: request.busyTimeout)
+        if let parent = request.initFrom {
+            // Checked before anything is recorded: the run exists, trained this model, has the weights.
+            let record: RunRecord
+            do { record = try store.run(parent) } catch { throw TrainingError("--init-from: \(oneLine(error))") }
+            guard record.model == type.registryName else {
+                throw TrainingError("--init-from: run \(parent) trained \(record.model), not \(type.registryName); pass --model \(record.model) or pick another run")
+            }
+            let kinds = try store.snapshots(run: parent).map(\.kind)
+            if let kind = request.initWeights, !kinds.contains(kind) {
+                throw TrainingError("--init-weights: run \(parent) has no '\(kind.rawValue)' weights (it has: \(kinds.isEmpty ? "none" : kinds.map(\.rawValue).joined(separator: ", ")))")
+            }
+            if kinds.isEmpty { throw TrainingError("--init-from: run \(parent) has no stored weights") }
+        }
         if Interrupt.pending != 0 { throw InterruptedBeforeStart(signal: Interrupt.pending) }
         return try train(type, request: request, data: data, store: store, threads: threads, resuming: nil)
     }
@@ -167,6 +184,23 @@ public enum TrainingJob {
         let hp = request.hyperparameters
         let s0 = monotonicSeconds()
         let model = M(seed: hp.seed, threads: threads)
+        // Fine-tuning: the parent's weights and BN statistics over the fresh initialization, Adam from
+        // zero (as a new Keras optimizer would). A resumed child reloads them in case it died before its
+        // first checkpoint; a checkpoint, when there is one, then overrides them.
+        let parent = resuming.map { $0.hyperparameters["init_from"].flatMap { Int64($0) } } ?? request.initFrom
+        var inherited: [String: String] = [:]
+        if let parent {
+            let record = try store.run(parent)
+            let kind = try (resuming?.hyperparameters["init_weights"]).flatMap(SnapshotKind.init(rawValue:))
+                ?? request.initWeights ?? Weights.defaultKind(store: store, run: parent)
+            let epoch = try Weights.loadParameters(into: model, store: store, run: record, kind: kind)
+            if kind == .checkpoint {
+                model.adamM.update(repeating: 0, count: M.trainableParameterCount)
+                model.adamV.update(repeating: 0, count: M.trainableParameterCount)
+                model.step = 0
+            }
+            inherited = ["init_from": "\(parent)", "init_weights": kind.rawValue, "init_epoch": "\(epoch)"]
+        }
         let progress = ProgressPrinter(mode: request.progress, epochs: hp.epochs)
 
         let runID: Int64
@@ -181,6 +215,7 @@ public enum TrainingJob {
                 "checkpoint_every": "\(request.checkpointEvery)",
             ]
             hyper.merge(data.recordEntries) { a, _ in a }
+            hyper.merge(inherited) { a, _ in a }
             let config = RunConfig(
                 label: request.label, model: M.registryName, modelHash: M.descriptionSHA256,
                 datasetPath: data.source.recordedPath, datasetSHA256: data.datasetSHA256,

@@ -94,6 +94,10 @@ struct Train: ParsableCommand {
     var stopAfterEpochs: String?
     @Option(help: .hidden)  // For tests: fail once epoch N has been recorded (the run is marked 'failed').
     var failAfterEpochs: String?
+    @Option(help: ArgumentHelp("Start from the weights of run RUN (fine-tuning: its weights and BN statistics, a fresh Adam); recorded as the new run's parent.", valueName: "run"))
+    var initFrom: String?
+    @Option(help: ArgumentHelp("With --init-from: final, best or checkpoint (default: final, else best).", valueName: "kind"))
+    var initWeights: String?
     @Option(help: .hidden) var killDuringSnapshot: String?
     @Option(help: .hidden) var lingerAfterInterrupt: String?
 
@@ -145,7 +149,8 @@ struct Train: ParsableCommand {
                 ("--batch-size", batchSize != nil), ("--seed", seed != nil), ("--data", data != nil),
                 ("--data-file", dataFile != nil), ("--split", split != nil), ("--synthetic", synthetic),
                 ("--synthetic-train", syntheticTrain != nil), ("--synthetic-test", syntheticTest != nil),
-                ("--label", label != nil), ("--checkpoint-every", checkpointEvery != nil),
+                ("--label", label != nil), ("--checkpoint-every", checkpointEvery != nil), ("--init-from", initFrom != nil),
+                ("--init-weights", initWeights != nil),
             ]
             if let conflict = given.first(where: { $0.1 }) {
                 throw TrainingError("\(conflict.0) cannot be combined with --resume: a resumed run keeps its own settings")
@@ -170,6 +175,12 @@ struct Train: ParsableCommand {
         }
         try hp.validate(capacity: type.capacity, modelName: type.modelName, dtype: type.dtype)
         if let checkpointEvery { r.checkpointEvery = try parseInt(checkpointEvery, option: "--checkpoint-every", minimum: 1) }
+        if initWeights != nil && initFrom == nil { throw TrainingError("--init-weights only applies with --init-from RUN") }
+        r.initFrom = try initFrom.map { Int64(try parseInt($0, option: "--init-from", minimum: 1)) }
+        r.initWeights = try initWeights.map { text in
+            guard let kind = try parseWeightsKind(text) else { throw TrainingError("--init-weights: '\(text)' is not one of final, best, checkpoint") }
+            return kind
+        }
         r.hyperparameters = hp
         r.label = label
 

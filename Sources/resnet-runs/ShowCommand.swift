@@ -32,7 +32,9 @@ struct Show: ParsableCommand {
         let now = try currentDate()
         let db = try store.open(readOnly: true)
         let id = try RunSelector.resolveOne(runArgument, in: db)
-        let record = try db.run(id, now: now)
+        var record = try db.run(id, now: now)
+        record.hyperparameters["lineage"] = try Self.lineage(of: record, in: db)
+        if record.hyperparameters["lineage"] == nil { record.hyperparameters.removeValue(forKey: "lineage") }
         let epochs = try db.epochs(run: id)
         let snapshots = try db.snapshots(run: id)
         if format == .json {
@@ -40,6 +42,24 @@ struct Show: ParsableCommand {
         } else {
             writeStdout(Self.text(record, epochs, snapshots, now: now, style: Style.forStdout(), charts: !noChart))
         }
+    }
+
+    /// "run 4 (final weights of epoch 10) ← run 2 (best weights of epoch 3)": the runs whose weights a
+    /// run started from (`train --init-from`), nearest first; nil for a run trained from scratch.
+    static func lineage(of record: RunRecord, in db: RunStore) throws -> String? {
+        var parts: [String] = []
+        var current = record
+        var seen: Set<Int64> = [record.id]
+        while let text = current.hyperparameters["init_from"], let parent = Int64(text) {
+            let what = "\(current.hyperparameters["init_weights"] ?? "stored") weights of epoch \(current.hyperparameters["init_epoch"] ?? "?")"
+            guard seen.insert(parent).inserted, (try? db.runExists(parent)) == true else {
+                parts.append("run \(parent) (\(what); no longer in this database)")
+                break
+            }
+            parts.append("run \(parent) (\(what))")
+            current = try db.run(parent)
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: " ← ")
     }
 
     static func text(_ r: RunRecord, _ epochs: [EpochRecord], _ snapshots: [SnapshotInfo], now: Date,
@@ -72,6 +92,7 @@ struct Show: ParsableCommand {
             fields.append(("best test acc", "\(Fmt.metric(best)) at epoch \(epoch)"))
         }
         fields.append(("best weights", bestWeights(r, snapshots)))
+        if let lineage = r.hyperparameters["lineage"] { fields.append(("started from", lineage)) }
         let width = fields.map(\.0.count).max() ?? 0
         for (k, v) in fields { out += "  " + k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v + "\n" }
         if let notes = r.notes, !notes.isEmpty {
