@@ -97,8 +97,8 @@ public enum RunStoreError: Error, CustomStringConvertible, Equatable, Sendable {
         }
     }
 
-    /// "94.0 MB", "512.0 kB", "100 B" (decimal units, as the CLI prints sizes).
-    static func bytes(_ n: Int64) -> String {
+    /// "94.0 MB", "512.0 kB", "100 B" (decimal units, as the CLIs print sizes).
+    public static func bytes(_ n: Int64) -> String {
         let v = Double(n)
         if v >= 1e9 { return String(format: "%.2f GB", v / 1e9) }
         if v >= 1e6 { return String(format: "%.1f MB", v / 1e6) }

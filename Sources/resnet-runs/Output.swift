@@ -182,13 +182,7 @@ enum Fmt {
         return (v > 0 ? "+" : "-") + body
     }
 
-    static func bytes(_ n: Int64) -> String {
-        let v = Double(n)
-        if v >= 1e9 { return String(format: "%.2f GB", v / 1e9) }
-        if v >= 1e6 { return String(format: "%.1f MB", v / 1e6) }
-        if v >= 1e3 { return String(format: "%.1f kB", v / 1e3) }
-        return "\(n) B"
-    }
+    static func bytes(_ n: Int64) -> String { RunStoreError.bytes(n) }
 
     static func shortHash(_ s: String?) -> String {
         guard let s, !s.isEmpty else { return "-" }

@@ -167,17 +167,9 @@ final class ReliabilityTests: XCTestCase {
     func testFileSizeLimitLeavesTheRunFailedWithItsReason() throws {
         let exe = try Paths.resnetRun().path
         let script = "ulimit -f 800; exec \"$0\" train --model tiny --synthetic --synthetic-train 32 --synthetic-test 8 --epochs 3 --threads 1 --quiet --db \"$1\""
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", script, exe, db.path]
-        process.currentDirectoryURL = dir
-        let err = Pipe()
-        process.standardError = err
-        try process.run()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationReason, .exit, "no SIGXFSZ death: \(stderr)")
-        XCTAssertEqual(process.terminationStatus, 1, stderr)
+        let (reason, status, _, stderr) = try runBash(script, [exe, db.path], in: dir)
+        XCTAssertEqual(reason, .exit, "no SIGXFSZ death: \(stderr)")
+        XCTAssertEqual(status, 1, stderr)
         let lines = stderr.split(separator: "\n")
         XCTAssertEqual(lines.count, 1, stderr)
         XCTAssertTrue(stderr.hasPrefix("error: run 1 failed: "), stderr)
@@ -194,16 +186,9 @@ final class ReliabilityTests: XCTestCase {
     func testAReaderThatClosesEarlyDoesNotStopTraining() throws {
         let exe = try Paths.resnetRun().path
         let script = "\"$0\" train --model tiny --synthetic --synthetic-train 64 --synthetic-test 8 --epochs 4 --batch-size 8 --threads 1 --json --db \"$1\" | head -1; exit ${PIPESTATUS[0]}"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", script, exe, db.path]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let (_, status, stdout, stderr) = try runBash(script, [exe, db.path])
         XCTAssertEqual(stdout.split(separator: "\n").count, 1, stdout)
-        XCTAssertEqual(process.terminationStatus, 0, "resnet-run's own exit status")
+        XCTAssertEqual(status, 0, "resnet-run's own exit status: \(stderr)")
         let run = try XCTUnwrap(try storedRuns(db).first)
         XCTAssertEqual(run.recordedStatus, .completed)
         XCTAssertEqual(run.epochsDone, 4)

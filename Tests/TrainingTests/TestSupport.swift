@@ -150,3 +150,26 @@ func storedSnapshots(_ db: URL, run: Int64) throws -> [SnapshotInfo] {
 func reproducible(_ epochs: [EpochRecord]) -> [[String: Double]] {
     epochs.map { $0.metrics.filter { ["loss", "accuracy", "test_loss", "test_accuracy"].contains($0.key) } }
 }
+
+/// Runs `script` under `/bin/bash -c` with `arguments` as $0, $1, …: for shell plumbing around the
+/// CLI (`ulimit`, pipes). Returns how it ended and what it wrote.
+func runBash(_ script: String, _ arguments: [String], in directory: URL? = nil)
+    throws -> (reason: Process.TerminationReason, status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    process.arguments = ["-c", script] + arguments
+    if let directory { process.currentDirectoryURL = directory }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Drain both pipes at once (the reader pattern of `startCLI`), then wait.
+    let running = RunningProcess(process)
+    running.group.enter()
+    DispatchQueue.global().async { running.outData = out.fileHandleForReading.readDataToEndOfFile(); running.group.leave() }
+    running.errData = err.fileHandleForReading.readDataToEndOfFile()
+    running.group.wait()
+    process.waitUntilExit()
+    return (process.terminationReason, process.terminationStatus,
+            String(decoding: running.outData, as: UTF8.self), String(decoding: running.errData, as: UTF8.self))
+}
