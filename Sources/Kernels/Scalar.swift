@@ -8,7 +8,6 @@ import Glibc
 #endif
 
 public protocol NetScalar: BinaryFloatingPoint, Sendable where Self.RawSignificand: FixedWidthInteger {
-    static var dtypeName: String { get }
     /// Row-major C ← α·op(A)·op(B) + β·C.
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      alpha: Self, a: UnsafePointer<Self>, lda: Int,
@@ -19,7 +18,6 @@ public protocol NetScalar: BinaryFloatingPoint, Sendable where Self.RawSignifica
 }
 
 extension Float: NetScalar {
-    public static var dtypeName: String { "float32" }
     @inlinable @inline(__always)
     public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -32,7 +30,6 @@ extension Float: NetScalar {
 }
 
 extension Double: NetScalar {
-    public static var dtypeName: String { "float64" }
     @inlinable @inline(__always)
     public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
                             a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,

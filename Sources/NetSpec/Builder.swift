@@ -4,6 +4,7 @@
 /// `res{stage}{block}_branch2a`), assigns Keras-style automatic names (`activation_3`), resolves
 /// inputs by name (a layer takes the previous layer's output unless it says `from=`), rejects
 /// cycles, orders the DAG topologically and infers every shape.
+import Digest
 
 public enum NetSpecLoader {
     /// Parses and validates a description. Throws `NetSpecError` with a precise location.
@@ -11,7 +12,7 @@ public enum NetSpecLoader {
         let syntax = try Parser.parse(text, file: file)
         var builder = Builder(syntax: syntax)
         var network = try builder.build()
-        network.sha256 = SHA256Hex.of(text)
+        network.sha256 = SHA256.hex(of: text)
         return network
     }
 

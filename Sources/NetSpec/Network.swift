@@ -149,5 +149,4 @@ public struct Network: Sendable {
 
     public var forwardFLOPsPerSample: Int { layers.indices.reduce(0) { $0 + forwardFLOPs(of: $1) } }
     /// Forward + backward ≈ 3 × forward for the GEMM-dominated layers (backward computes dW and dX).
-    public var trainingFLOPsPerSample: Int { 3 * forwardFLOPsPerSample }
 }

@@ -6,10 +6,6 @@ import Darwin
 #endif
 import Digest
 
-enum SHA256Hex {
-    static func of(_ text: String) -> String { SHA256.hex(of: text) }
-}
-
 struct FileError: Error, CustomStringConvertible {
     var description: String
 }
