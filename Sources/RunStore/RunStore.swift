@@ -411,9 +411,14 @@ public final class RunStore: @unchecked Sendable {
     /// `fromEpoch`: the checkpoint's epoch; epochs recorded after it (by a process that died before
     /// its next checkpoint) are removed in the same transaction, since the resumed run records them
     /// again.
-    public func resumeRun(run: Int64, fromEpoch: Int? = nil, at: Date = Date(), owner: ProcessIdentity = .current()) throws {
+    /// `epochsPlanned`: a new total (a run extended with `--epochs`).
+    public func resumeRun(run: Int64, fromEpoch: Int? = nil, epochsPlanned: Int? = nil, at: Date = Date(),
+                          owner: ProcessIdentity = .current()) throws {
         try write { db in
             try requireRun(db, run)
+            if let epochsPlanned {
+                try db.execute(sql: "UPDATE run SET epochs_planned = ? WHERE id = ?", arguments: [epochsPlanned, run])
+            }
             if let fromEpoch {
                 try db.execute(sql: "DELETE FROM epoch WHERE run_id = ? AND epoch > ?", arguments: [run, fromEpoch])
                 try Self.refreshSummary(db, run: run, at: at)

@@ -57,6 +57,8 @@ final class Trainer<M: GeneratedModelType> {
 
     /// Store the checkpoint every this many epochs (1: every epoch).
     let checkpointEvery: Int
+    /// Also store it after the last epoch (the run can then be extended exactly).
+    let keepCheckpoint: Bool
     /// Epoch of the checkpoint in the store (0: none).
     var storedCheckpointEpoch = 0
     // With checkpointEvery > 1: the state as of the last completed epoch, spilled to an unlinked
@@ -71,7 +73,7 @@ final class Trainer<M: GeneratedModelType> {
 
     init(model: M, data: LoadedData, hyperparameters: Hyperparameters, store: RunStore, run: Int64,
          progress: ProgressPrinter, allocationCounter: (() -> Int)?, stopAfterEpochs: Int?, failAfterEpochs: Int?,
-         checkpointEvery: Int) throws {
+         checkpointEvery: Int, keepCheckpoint: Bool) throws {
         self.model = model
         self.data = data
         self.hp = hyperparameters
@@ -82,6 +84,7 @@ final class Trainer<M: GeneratedModelType> {
         self.stopAfterEpochs = stopAfterEpochs
         self.failAfterEpochs = failAfterEpochs
         self.checkpointEvery = checkpointEvery
+        self.keepCheckpoint = keepCheckpoint
         rng = Trainer.shuffleRNG(seed: hyperparameters.seed)
         spill = checkpointEvery > 1 ? try SpillFile(byteCount: model.stateBytes.count) : nil
         order = .allocate(capacity: max(data.train.count, 1))
@@ -116,9 +119,13 @@ final class Trainer<M: GeneratedModelType> {
     }
 
     /// At the end of a completed epoch: store the checkpoint when the interval says so, else keep
-    /// the state in the spill file. Not after the last epoch (the final weights end the run).
+    /// the state in the spill file. Not after the last epoch (the final weights end the run) unless
+    /// the checkpoint is to be kept.
     func checkpointCompletedEpoch() throws {
-        guard epochsDone < hp.epochs else { return }
+        if epochsDone == hp.epochs {
+            if keepCheckpoint { try storeCheckpoint(UnsafeRawBufferPointer(model.stateBytes), currentMeta) }
+            return
+        }
         if epochsDone % checkpointEvery == 0 {
             try storeCheckpoint(UnsafeRawBufferPointer(model.stateBytes), currentMeta)
         } else if let spill {

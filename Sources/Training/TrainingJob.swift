@@ -41,6 +41,10 @@ public struct TrainRequest {
     public var killDuringSnapshot: Int?
     /// For tests: wait this long after an interrupt before recording it (room for a second signal).
     public var lingerAfterInterrupt: Double?
+    /// With `resume`: train until this many epochs in total (extends a run, completed or not).
+    public var extendTo: Int?
+    /// Keep the resume checkpoint when the run completes, so that it can be extended exactly later.
+    public var keepCheckpoint = false
     /// Start from the weights of this run (fine-tuning; fresh Adam state), recorded as the parent.
     public var initFrom: Int64?
     /// Which of its snapshots (nil: final, else best, else checkpoint).
@@ -142,7 +146,12 @@ public enum TrainingJob {
         let record = try store.run(id)
         switch record.status {
         case .completed:
-            throw TrainingError("run \(id) is already completed (\(record.epochsDone)/\(record.epochsPlanned) epochs); nothing to resume — start a new run instead")
+            guard let target = request.extendTo, target > record.epochsPlanned else {
+                throw TrainingError("run \(id) is already completed (\(record.epochsDone)/\(record.epochsPlanned) epochs); nothing to resume — extend it with --epochs N (more than \(record.epochsPlanned)), or start a new run")
+            }
+            guard try store.snapshots(run: id).contains(where: { $0.kind == .checkpoint && $0.epoch == record.epochsDone }) else {
+                throw TrainingError("--epochs \(target): run \(id) completed without keeping its resume checkpoint (Adam state, shuffle state), so it cannot continue exactly; fine-tune from its weights with --init-from \(id), or train with --keep-checkpoint next time")
+            }
         case .running:
             throw TrainingError("run \(id) is still running (pid \(record.owner.pid) on \(record.owner.host)); stop it first (Ctrl-C) and resume it then")
         case .diverged:
@@ -154,7 +163,10 @@ public enum TrainingJob {
             throw TrainingError("run \(id) trained model '\(record.model)', which this build does not have")
         }
         let h = record.hyperparameters
-        var hp = Hyperparameters(learningRate: record.learningRate, epochs: record.epochsPlanned,
+        if let target = request.extendTo, target < record.epochsDone {
+            throw TrainingError("--epochs \(target): run \(id) has already done \(record.epochsDone) epochs")
+        }
+        var hp = Hyperparameters(learningRate: record.learningRate, epochs: request.extendTo ?? record.epochsPlanned,
                                  batchSize: record.batchSize, seed: UInt64(max(0, record.seed)))
         hp.beta1 = h["beta_1"].flatMap(Double.init) ?? hp.beta1
         hp.beta2 = h["beta_2"].flatMap(Double.init) ?? hp.beta2
@@ -175,6 +187,7 @@ public enum TrainingJob {
         r.hyperparameters = hp
         r.model = record.model
         r.checkpointEvery = h["checkpoint_every"].flatMap(Int.init).map { max(1, $0) } ?? 1
+        r.keepCheckpoint = r.keepCheckpoint || h["keep_checkpoint"] == "true"
         return try train(type, request: r, data: data, store: store, threads: threads, resuming: record)
     }
 
@@ -212,7 +225,7 @@ public enum TrainingJob {
                 "epsilon": "\(hp.epsilon)", "epochs": "\(hp.epochs)", "batch_size": "\(hp.batchSize)",
                 "seed": "\(hp.seed)", "loss": "categorical_crossentropy", "shuffle": "true",
                 "dtype": M.dtype, "capacity": "\(M.capacity)", "threads": "\(threads)",
-                "checkpoint_every": "\(request.checkpointEvery)",
+                "checkpoint_every": "\(request.checkpointEvery)", "keep_checkpoint": "\(request.keepCheckpoint)",
             ]
             hyper.merge(data.recordEntries) { a, _ in a }
             hyper.merge(inherited) { a, _ in a }
@@ -253,7 +266,7 @@ public enum TrainingJob {
             trainer = try Trainer(model: model, data: data, hyperparameters: hp, store: store, run: runID,
                                   progress: progress, allocationCounter: request.allocationCounter,
                                   stopAfterEpochs: request.stopAfterEpochs, failAfterEpochs: request.failAfterEpochs,
-                                  checkpointEvery: request.checkpointEvery)
+                                  checkpointEvery: request.checkpointEvery, keepCheckpoint: request.keepCheckpoint)
         } catch {
             try? finishRun(store, runID, .failed, reason: oneLine(error))
             throw RunFailed(run: runID, reason: oneLine(error))
@@ -263,7 +276,8 @@ public enum TrainingJob {
         do {
             if let resuming {
                 try trainer.restore(from: resuming)
-                try store.resumeRun(run: runID, fromEpoch: trainer.epochsDone)
+                try store.resumeRun(run: runID, fromEpoch: trainer.epochsDone,
+                                    epochsPlanned: hp.epochs != resuming.epochsPlanned ? hp.epochs : nil)
             }
             setupSeconds = monotonicSeconds() - s0
             progress.started(model: M.registryName, data: data.source.recordedPath, resumedAfter: resuming.map { _ in trainer.epochsDone })
@@ -284,8 +298,9 @@ public enum TrainingJob {
         switch outcome {
         case .completed:
             try store.finishRun(run: runID, status: .completed)
-            // A checkpoint only serves a resume; a completed run keeps its final and best weights.
-            try? store.deleteSnapshot(run: runID, kind: .checkpoint)
+            // A checkpoint only serves a resume; a completed run keeps its final and best weights
+            // (and, with --keep-checkpoint, the checkpoint of its last epoch, to be extended later).
+            if !request.keepCheckpoint { try? store.deleteSnapshot(run: runID, kind: .checkpoint) }
         case .interrupted(let sig, let epoch):
             signal = sig
             if let linger = request.lingerAfterInterrupt {

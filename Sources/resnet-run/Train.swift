@@ -56,7 +56,7 @@ struct Train: ParsableCommand {
     var model: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("Adam learning rate (Keras' default 0.001; the notebooks also use 0.00015).", valueName: "lr"))
     var lr: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("Epochs to train (default 20).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Epochs to train (default 20); with --resume, the new total (extends the run).", valueName: "n"))
     var epochs: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("Images per step, at most the model's capacity (default 32, or the capacity if smaller).", valueName: "n"))
     var batchSize: String?
@@ -98,6 +98,8 @@ struct Train: ParsableCommand {
     var initFrom: String?
     @Option(help: ArgumentHelp("With --init-from: final, best or checkpoint (default: final, else best).", valueName: "kind"))
     var initWeights: String?
+    @Flag(help: "Keep the resume checkpoint when the run completes (283 MB for ResNet-50), so that --resume RUN --epochs N can extend it exactly later.")
+    var keepCheckpoint = false
     @Option(help: .hidden) var killDuringSnapshot: String?
     @Option(help: .hidden) var lingerAfterInterrupt: String?
 
@@ -145,7 +147,7 @@ struct Train: ParsableCommand {
 
         if let resume {
             let given: [(String, Bool)] = [
-                ("--model", model != nil), ("--lr", lr != nil), ("--epochs", epochs != nil),
+                ("--model", model != nil), ("--lr", lr != nil), ("--keep-checkpoint", keepCheckpoint),
                 ("--batch-size", batchSize != nil), ("--seed", seed != nil), ("--data", data != nil),
                 ("--data-file", dataFile != nil), ("--split", split != nil), ("--synthetic", synthetic),
                 ("--synthetic-train", syntheticTrain != nil), ("--synthetic-test", syntheticTest != nil),
@@ -156,6 +158,7 @@ struct Train: ParsableCommand {
                 throw TrainingError("\(conflict.0) cannot be combined with --resume: a resumed run keeps its own settings")
             }
             r.resume = Int64(try parseInt(resume, option: "--resume", minimum: 1))
+            r.extendTo = try epochs.map { try parseInt($0, option: "--epochs", minimum: 1) }
             return r
         }
 
@@ -183,6 +186,7 @@ struct Train: ParsableCommand {
         }
         r.hyperparameters = hp
         r.label = label
+        r.keepCheckpoint = keepCheckpoint
 
         let sources = [data != nil, dataFile != nil, synthetic].filter { $0 }.count
         guard sources <= 1 else { throw TrainingError("use only one of --data, --data-file and --synthetic") }

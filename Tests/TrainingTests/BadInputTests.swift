@@ -174,7 +174,7 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(unknown.status, 2)
         XCTAssertEqual(unknown.stderrLines, ["error: no run 7 in \(db.path)"])
         let completed = try runCLI(["train", "--resume", "1", "--db", db.path], in: dir)
-        XCTAssertEqual(completed.stderrLines, ["error: run 1 is already completed (1/1 epochs); nothing to resume — start a new run instead"])
+        XCTAssertEqual(completed.stderrLines, ["error: run 1 is already completed (1/1 epochs); nothing to resume — extend it with --epochs N (more than 1), or start a new run"])
         let conflicting = try runCLI(["train", "--resume", "1", "--lr", "0.1", "--db", db.path], in: dir)
         XCTAssertEqual(conflicting.stderrLines, ["error: --lr cannot be combined with --resume: a resumed run keeps its own settings"])
         let notNumber = try runCLI(["train", "--resume", "last", "--db", db.path], in: dir)

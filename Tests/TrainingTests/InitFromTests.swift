@@ -58,4 +58,27 @@ final class InitFromTests: XCTestCase {
         XCTAssertEqual(float64.stderrLines, ["error: --init-from: run 1 trained tiny, not tiny-float64; pass --model tiny or pick another run"])
         XCTAssertEqual(try storedRuns(db).count, 1, "nothing recorded")
     }
+
+    /// `--resume RUN --epochs N` extends a run: one kept with --keep-checkpoint continues exactly
+    /// (the same curve as a run planned that long from the start); one without is refused.
+    func testExtendingACompletedRunContinuesExactly() throws {
+        let common = ["train", "--model", "tiny", "--synthetic", "--synthetic-train", "48", "--synthetic-test", "8",
+                      "--batch-size", "8", "--lr", "0.002", "--seed", "4", "--db", db.path, "--threads", "1"]
+        XCTAssertEqual(try runCLI(common + ["--epochs", "4"], in: dir).status, 0)
+        let short = try runCLI(common + ["--epochs", "2", "--keep-checkpoint"], in: dir)
+        XCTAssertEqual(short.status, 0, short.stderr)
+        XCTAssertEqual(try storedSnapshots(db, run: 2).first { $0.kind == .checkpoint }?.epoch, 2, "kept")
+        let extended = try runCLI(["train", "--resume", "2", "--epochs", "4", "--db", db.path], in: dir)
+        XCTAssertEqual(extended.status, 0, extended.stderr)
+        let run = try XCTUnwrap(try storedRuns(db).first { $0.id == 2 })
+        XCTAssertEqual(run.status, .completed)
+        XCTAssertEqual(run.epochsPlanned, 4)
+        XCTAssertEqual(reproducible(try storedEpochs(db, run: 2)), reproducible(try storedEpochs(db, run: 1)))
+
+        let plain = try runCLI(common + ["--epochs", "1"], in: dir)
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        let refused = try runCLI(["train", "--resume", "3", "--epochs", "3", "--db", db.path], in: dir)
+        XCTAssertEqual(refused.status, 2)
+        XCTAssertEqual(refused.stderrLines, ["error: --epochs 3: run 3 completed without keeping its resume checkpoint (Adam state, shuffle state), so it cannot continue exactly; fine-tune from its weights with --init-from 3, or train with --keep-checkpoint next time"])
+    }
 }

@@ -164,7 +164,7 @@ final class TrainCLITests: XCTestCase {
         // A completed run cannot be resumed again.
         let again = try runCLI(["train", "--resume", "2", "--db", db.path], in: dir)
         XCTAssertEqual(again.status, 2)
-        XCTAssertEqual(again.stderrLines, ["error: run 2 is already completed (3/3 epochs); nothing to resume — start a new run instead"])
+        XCTAssertEqual(again.stderrLines, ["error: run 2 is already completed (3/3 epochs); nothing to resume — extend it with --epochs N (more than 3), or start a new run"])
     }
 
     /// A real SIGINT mid-training: the step finishes, the checkpoint of the last completed epoch
