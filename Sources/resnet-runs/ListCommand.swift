@@ -24,6 +24,7 @@ struct ListRuns: ParsableCommand {
 
             Examples:
               resnet-runs list --status completed --sort best --desc --limit 5
+              resnet-runs list --where 'test_accuracy > 0.8 and lr < 0.001'
               resnet-runs list --format csv > runs.csv
             """)
 
@@ -36,6 +37,9 @@ struct ListRuns: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Only runs of this model (exact name).", valueName: "name"))
     var model: String?
+
+    @Option(name: .long, help: ArgumentHelp("Only runs for which EXPR holds, e.g. 'test_accuracy > 0.8 and lr < 0.001' (any metric of the last epoch, hyperparameter or column; and/or; < <= > >= = !=).", valueName: "expr"))
+    var `where`: String?
 
     @Option(name: .long, help: ArgumentHelp("Sort by column: \(ListColumn.allCases.map(\.rawValue).joined(separator: ", ")). Ascending unless --desc.", valueName: "column"))
     var sort: ListColumn?
@@ -71,6 +75,13 @@ struct ListRuns: ParsableCommand {
         let now = try currentDate()
         let db = try store.open(readOnly: true)
         var runs = try db.runs(status: statuses, model: model, now: now)
+        if let text = `where` {
+            let filter = try WhereFilter(text)
+            let epochs = try db.epochs(runs: runs.map(\.id))
+            let fields = runs.map { WhereFilter.fields($0, lastEpoch: epochs[$0.id]?.last) }
+            if !runs.isEmpty { try filter.checkNames(against: Set(fields.flatMap(\.keys))) }
+            runs = zip(runs, fields).filter { filter.matches($0.1) }.map(\.0)
+        }
         if let sort {
             runs = Self.sorted(runs, by: sort, descending: desc, now: now)
         } else {
@@ -78,13 +89,14 @@ struct ListRuns: ParsableCommand {
             if desc { runs.reverse() }
         }
         if let limit { runs = Array(runs.prefix(limit)) }
-        if runs.isEmpty, model != nil || statuses != nil, (format == .table || format == .markdown) {
+        if runs.isEmpty, model != nil || statuses != nil || `where` != nil, (format == .table || format == .markdown) {
             // Filters that match nothing: say what there is, rather than "No runs".
             let all = try db.runs(now: now)
             if !all.isEmpty {
                 var what: [String] = []
                 if let model { what.append("--model \(model)") }
                 if !status.isEmpty { what.append("--status \(status.joined(separator: ","))") }
+                if let text = `where` { what.append("--where '\(text)'") }
                 let models = Set(all.map(\.model)).sorted().joined(separator: ", ")
                 let states = Set(all.map(\.status.rawValue)).sorted().joined(separator: ", ")
                 writeStdout("No runs match \(what.joined(separator: " ")) among the \(all.count) runs in \(db.path) (models: \(models); statuses: \(states)).\n")

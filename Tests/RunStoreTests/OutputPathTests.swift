@@ -120,3 +120,34 @@ final class RunSelectorTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("-99: \(db) holds \(ids.count) runs"), r.stderr)
     }
 }
+
+final class WhereFilterTests: XCTestCase {
+    func testWhereSelectsByMetricsAndHyperparametersAndRejectsTypos() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let db = dir.path("experiments.db")
+        try Fixture.build(at: db)
+        let store = try RunStore(path: db, createIfMissing: false, readOnly: true)
+        let epochs = try store.epochs(runs: try store.runs().map(\.id))
+        func ids(_ args: [String]) throws -> [Int] {
+            let r = try runCLI(["list", "--db", db, "--format", "json", "--sort", "id"] + args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return ((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]) ?? []).compactMap { $0["id"] as? Int }
+        }
+        let expected = try store.runs().filter { r in
+            guard let acc = epochs[r.id]?.last?.metrics["test_accuracy"] else { return false }
+            return acc > 0.8 && r.learningRate < 0.001
+        }.map { Int($0.id) }
+        XCTAssertFalse(expected.isEmpty, "the fixture has such runs")
+        XCTAssertEqual(try ids(["--where", "test_accuracy > 0.8 and lr < 0.001"]), expected)
+        XCTAssertEqual(try ids(["--where", "label = baseline or label = 'lr-2x'"]), [1, 2])
+        XCTAssertEqual(try ids(["--where", "hp.optimizer = adam and model != resnet18"]).contains(4), false)
+
+        let typo = try runCLI(["list", "--db", db, "--where", "test_acc > 0.5"])
+        XCTAssertNotEqual(typo.status, 0)
+        XCTAssertTrue(typo.stderr.contains("--where: no run has 'test_acc'; known names: "), typo.stderr)
+        let badOp = try runCLI(["list", "--db", db, "--where", "lr ~ 3"])
+        XCTAssertNotEqual(badOp.status, 0)
+        XCTAssertTrue(badOp.stderr.contains("'~' is not a comparison"), badOp.stderr)
+    }
+}
