@@ -24,6 +24,10 @@ let package = Package(
         // System libraries (Debian: libopenblas-dev, libhdf5-dev).
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5"),
+        // Photos (Debian: libjpeg62-turbo-dev, libpng-dev), decoded by a small C target.
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
+        .target(name: "CImageDecode", dependencies: ["CJPEG", "CPNG"]),
         .target(name: "AllocCounter"),
         .target(name: "Digest"),
 
@@ -44,7 +48,7 @@ let package = Package(
             dependencies: ["netgen"]),
 
         // Data, experiment store, training loop and the command-line tools.
-        .target(name: "Datasets", dependencies: ["CHDF5", "Digest"]),
+        .target(name: "Datasets", dependencies: ["CHDF5", "Digest", "CImageDecode"]),
         .target(name: "RunStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), "Digest"]),
         .target(name: "Training", dependencies: ["Models", "Kernels", "Datasets", "RunStore", "NetSpec"],
                 swiftSettings: numericSettings),
@@ -61,7 +65,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "ModelTests", dependencies: ["Models", "Kernels", "AllocCounter"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "CImageDecode"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "resnet-runs"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "RunStore", "resnet-run"]),
     ],

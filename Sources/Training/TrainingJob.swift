@@ -102,7 +102,7 @@ public enum TrainingJob {
         if request.checkpointEvery < 1 { throw TrainingError("--checkpoint-every: must be at least 1 (1: every epoch)") }
         let threads = request.threads ?? ThreadPool.availableProcessors
         Interrupt.install()
-        let data = try request.data.load(for: ModelShape(type))
+        let data = try request.data.load(for: ModelShape(type), progress: request.progress != .quiet)
         guard request.hyperparameters.seed <= UInt64(Int64.max) else { throw TrainingError("--seed: must be at most \(Int64.max)") }
         let store = try openStore(request.dbPath, create: true, busyTimeout: request.busyTimeout)
         if let parent = request.initFrom {
@@ -175,9 +175,16 @@ public enum TrainingJob {
 
         Interrupt.install()
         let source = try DataSource(recorded: h, run: id)
-        let data = try source.load(for: ModelShape(type))
+        let data = try source.load(for: ModelShape(type), progress: request.progress != .quiet)
+        if case .folder(let path, _, _, _) = source, let recorded = h[ClassNames.key],
+           let names = data.classNames, ClassNames.encode(names) != recorded {
+            throw TrainingError("the classes of run \(id) changed: \(path) now has class folders \(names.joined(separator: ", ")), the run recorded \(ClassNames.recorded(h)?.joined(separator: ", ") ?? recorded)")
+        }
         for (key, set) in [("train", data.train), ("test", data.test)] {
             if let recorded = h["\(key)_sha256"], recorded != set.sha256 {
+                if case .folder = source {
+                    throw TrainingError("the \(key) images of run \(id) changed: the file list of \(set.source) now has sha256 \(set.sha256 ?? "none"), the run recorded \(recorded) (a file was added, removed, renamed or resized)")
+                }
                 throw TrainingError("the \(key) data of run \(id) changed: \(set.source) now has sha256 \(set.sha256 ?? "none"), the run recorded \(recorded)")
             }
         }

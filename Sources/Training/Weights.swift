@@ -114,10 +114,15 @@ public struct EvaluationResult: Sendable, Equatable {
     public var accuracy: Double
     public var correct: Int
     public var count: Int
+    /// `confusion[label][predicted]` image counts (`evaluate`; empty during training). Its
+    /// diagonal sums to `correct`: the predicted class is the first of equal maxima, as in the accuracy.
+    public var confusion: [[Int]] = []
 }
 
-func evaluateModel<M: GeneratedModelType>(_ model: M, on set: ImageDataset, loader: BatchLoader<M>) -> EvaluationResult {
+func evaluateModel<M: GeneratedModelType>(_ model: M, on set: ImageDataset, loader: BatchLoader<M>,
+                                          confusion wantConfusion: Bool = false) -> EvaluationResult {
     var lossSum = 0.0, correct = 0
+    var confusion = wantConfusion ? [[Int]](repeating: [Int](repeating: 0, count: M.classes), count: M.classes) : []
     set.images.withUnsafeBufferPointer { images in
         set.labels.withUnsafeBufferPointer { classes in
             var start = 0
@@ -128,13 +133,21 @@ func evaluateModel<M: GeneratedModelType>(_ model: M, on set: ImageDataset, load
                 let r = model.evaluate(labels: loader.labels, count: n)
                 lossSum += r.loss * Double(n)
                 correct += r.correct
+                if wantConfusion {
+                    let p = model.probabilities, k = M.classes
+                    for row in 0..<n {
+                        var best = 0
+                        for j in 0..<k where p[row * k + j] > p[row * k + best] { best = j }
+                        confusion[Int(classes[start + row])][best] += 1
+                    }
+                }
                 start += n
             }
         }
     }
     let count = max(set.count, 1)
     return EvaluationResult(loss: lossSum / Double(count), accuracy: Double(correct) / Double(count),
-                            correct: correct, count: set.count)
+                            correct: correct, count: set.count, confusion: confusion)
 }
 
 /// `resnet-run evaluate` and `predict`: stored weights applied to images.
@@ -145,6 +158,8 @@ public enum StoredRun {
         public var model: String
         public var kind: SnapshotKind
         public var epoch: Int
+        /// The class names the run recorded (folder datasets), if any.
+        public var classNames: [String]? = nil
     }
 
     /// Opens the store read-only and finds the run and its model type.
@@ -167,6 +182,20 @@ public enum StoredRun {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw TrainingError("--data \(path): no such file or directory")
         }
+        if isDirectory.boolValue, ImageFolder.looksLikeImageFolder(path) {
+            // Photos: DIR/test/<class> of a train/test folder, or every image of DIR/<class>.
+            let folder = try ImageFolder.scan(path)
+            try folder.check(classes: shape.classes, model: shape.name)
+            if let recorded = ClassNames.recorded(record.hyperparameters), recorded != folder.classNames {
+                throw TrainingError("--data \(path): class folders (\(folder.classNames.joined(separator: ", "))) differ from the classes run \(record.id) was trained on (\(recorded.joined(separator: ", ")))")
+            }
+            let entries = folder.layout == .trainTest ? folder.test : folder.train
+            let interpolation = record.hyperparameters["data_interpolation"].flatMap(Interpolation.init(rawValue:)) ?? .nearest
+            return try ImageFolder.load(entries, classes: shape.classes, height: shape.height, width: shape.width,
+                                        interpolation: interpolation, source: path,
+                                        split: folder.layout == .trainTest ? "test" : "all",
+                                        progress: DataSource.decodeProgress(path))
+        }
         if isDirectory.boolValue {
             let file = (path as NSString).appendingPathComponent(SIGNS.testFileName)
             guard FileManager.default.fileExists(atPath: file) else {
@@ -187,8 +216,9 @@ public enum StoredRun {
         func opened<M: GeneratedModelType>(_: M.Type) throws -> (WeightsUsed, EvaluationResult) {
             let model = M(seed: 0, threads: threads)
             let epoch = try Weights.loadParameters(into: model, store: store, run: record, kind: kind)
-            let result = evaluateModel(model, on: set, loader: BatchLoader<M>())
-            return (WeightsUsed(run: id, model: M.registryName, kind: kind, epoch: epoch), result)
+            let result = evaluateModel(model, on: set, loader: BatchLoader<M>(), confusion: true)
+            return (WeightsUsed(run: id, model: M.registryName, kind: kind, epoch: epoch,
+                                classNames: ClassNames.recorded(record.hyperparameters).flatMap { $0.count == M.classes ? $0 : nil }), result)
         }
         let (used, result) = try opened(type)
         return (used, result, set)

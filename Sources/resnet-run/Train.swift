@@ -30,6 +30,15 @@ struct Train: ParsableCommand {
                           --split 96: 96 train, 24 test).
           --synthetic     the synthetic set even where datasets/ exists (sizes:
                           --synthetic-train, --synthetic-test).
+          --data DIR      (photos) JPEG/PNG class folders, as Keras'
+                          image_dataset_from_directory reads them: DIR/<class>/*
+                          with --validation-split F (the last F of the list
+                          shuffled by --seed validate), or DIR/train/<class> and
+                          DIR/test/<class>. Class names sorted like Keras; images
+                          resized to the model's input (--interpolation nearest,
+                          the default, or bilinear) and / 255. The run records the
+                          class names and the sha256 of the file list; a resume
+                          checks both.
 
         Every completed epoch is checkpointed in the database (weights, BN
         statistics, Adam moments, step, shuffle state; --checkpoint-every N for
@@ -68,6 +77,10 @@ struct Train: ParsableCommand {
     var dataFile: String?
     @Option(help: ArgumentHelp("With --data-file: how many of its first images train; the rest test.", valueName: "n"))
     var split: String?
+    @Option(help: ArgumentHelp("With --data DIR of class folders: fraction of the images held out for testing, e.g. 0.2.", valueName: "f"))
+    var validationSplit: String?
+    @Option(help: ArgumentHelp("With --data DIR of class folders: resizing, nearest (default) or bilinear.", valueName: "kind"))
+    var interpolation: String?
     @Flag(help: "Train on the built-in synthetic set even if datasets/ exists.")
     var synthetic = false
     @Option(help: ArgumentHelp("Training images of the synthetic set (default 1080).", valueName: "n"))
@@ -153,6 +166,7 @@ struct Train: ParsableCommand {
                 ("--synthetic-train", syntheticTrain != nil), ("--synthetic-test", syntheticTest != nil),
                 ("--label", label != nil), ("--checkpoint-every", checkpointEvery != nil), ("--init-from", initFrom != nil),
                 ("--init-weights", initWeights != nil),
+                ("--validation-split", validationSplit != nil), ("--interpolation", interpolation != nil),
             ]
             if let conflict = given.first(where: { $0.1 }) {
                 throw TrainingError("\(conflict.0) cannot be combined with --resume: a resumed run keeps its own settings")
@@ -196,7 +210,23 @@ struct Train: ParsableCommand {
         }
         let trainCount = try syntheticTrain.map { try parseInt($0, option: "--synthetic-train", minimum: 1) } ?? SyntheticSigns.defaultTrainCount
         let testCount = try syntheticTest.map { try parseInt($0, option: "--synthetic-test", minimum: 1) } ?? SyntheticSigns.defaultTestCount
-        if let data {
+        if (validationSplit != nil || interpolation != nil) && (data.map(ImageFolder.looksLikeImageFolder) ?? false) == false {
+            let flag = validationSplit != nil ? "--validation-split" : "--interpolation"
+            throw TrainingError("\(flag) applies to --data DIR holding JPEG/PNG class folders" + (data.map { ", and \($0) is not one" } ?? ""))
+        }
+        if let data, ImageFolder.looksLikeImageFolder(data) {
+            let fraction = try validationSplit.map { text -> Double in
+                guard let f = Double(text.trimmingCharacters(in: .whitespaces)), f > 0, f < 1 else {
+                    throw TrainingError("--validation-split: '\(text)' is not a fraction between 0 and 1 (e.g. 0.2)")
+                }
+                return f
+            }
+            let method = try interpolation.map { text -> Interpolation in
+                guard let m = Interpolation(rawValue: text) else { throw TrainingError("--interpolation: '\(text)' is not one of nearest, bilinear") }
+                return m
+            } ?? .nearest
+            r.data = .folder(data, validationSplit: fraction, seed: hp.seed, interpolation: method)
+        } else if let data {
             r.data = .directory(data)
         } else if let dataFile {
             guard let split else { throw TrainingError("--data-file needs --split N (the first N images train, the rest test)") }
