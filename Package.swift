@@ -45,11 +45,12 @@ let package = Package(
 
         // Data, experiment store, training loop and the command-line tools.
         .target(name: "Datasets", dependencies: ["CHDF5", "Digest"]),
+        .target(name: "KerasFiles", dependencies: ["Datasets", "Kernels", "NetSpec"]),
         .target(name: "RunStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), "Digest"]),
-        .target(name: "Training", dependencies: ["Models", "Kernels", "Datasets", "RunStore", "NetSpec"],
+        .target(name: "Training", dependencies: ["Models", "Kernels", "Datasets", "RunStore", "NetSpec", "KerasFiles"],
                 swiftSettings: numericSettings),
         .executableTarget(name: "resnet-run", dependencies: [
-            "Training", "Models", "NetSpec", "AllocCounter",
+            "Training", "Models", "NetSpec", "AllocCounter", "KerasFiles",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "resnet-runs", dependencies: [

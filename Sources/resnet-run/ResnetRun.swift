@@ -12,7 +12,7 @@ struct ResnetRun: ParsableCommand {
         Runs are recorded in an SQLite database (--db, default experiments.db); see them with `resnet-runs`.
         """,
         version: programVersion,
-        subcommands: [Summary.self, Bench.self, Train.self, Evaluate.self, Predict.self],
+        subcommands: [Summary.self, Bench.self, Train.self, Evaluate.self, Predict.self, Import.self, Export.self],
         defaultSubcommand: nil)
     static func main() { ignoreFileSizeLimitSignal(); Self.main(nil) }  // SIGXFSZ ignored: ulimit -f fails writes (EFBIG, reported) instead of killing
 }
