@@ -65,6 +65,8 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "resnet-runs"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "RunStore", "resnet-run"]),
+        .testTarget(name: "KerasFilesTests", dependencies: ["KerasFiles", "Training", "Models", "Datasets", "RunStore", "resnet-run"],
+                    resources: [.copy("Fixtures")]),
     ],
     // Swift 5 mode: the numeric core passes raw arena pointers between a model and its kernels on
     // one thread; strict-concurrency checking adds annotations there without catching anything.

@@ -50,11 +50,15 @@ public enum KerasImport {
         return nil
     }
 
-    /// How many of the file's weighted layers `spec` has by name (to pick the closest model for
-    /// an error message).
+    /// How many of the file's weighted layers `spec` has with the same name and tensor shapes
+    /// (to pick the closest model for an error message: the tiny model's layer names are a
+    /// subset of ResNet-50's, so names alone do not tell them apart).
     static func overlap(_ file: KerasFile, _ spec: KerasModelSpec) -> Int {
-        let ours = Set(spec.weightedLayers.map(\.layer.name))
-        return file.weightedLayers.filter { ours.contains($0.name) }.count
+        let ours = Dictionary(spec.weightedLayers.map { ($0.layer.name, $0.weights.map(\.shape)) }, uniquingKeysWith: { a, _ in a })
+        return file.weightedLayers.filter { layer in
+            guard let shapes = ours[layer.name] else { return false }
+            return Set(layer.weights.map(\.shape)) == Set(shapes)
+        }.count
     }
 
     /// Picks the model the file's weights fit: same layers, tensors and shapes, and the file's
