@@ -148,7 +148,7 @@ def prove(keras, model, name, files, test_path, x, y, binary, work, dtype_tol=1e
     """Import each of `files`, compare evaluate/predict with Keras, export, load in Keras."""
     xf = x / 255.0
     k_probs = model.predict(xf, verbose=0)
-    if model.optimizer is None or not getattr(model, "compiled", True):
+    if getattr(model, "optimizer", None) is None:
         model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     k_loss, k_acc = model.evaluate(xf, np.eye(6)[y], verbose=0, batch_size=32)
     print(f"{name}: Keras model.evaluate loss {k_loss:.8f} accuracy {k_acc:.6f} on {len(y)} images")
@@ -245,7 +245,14 @@ def main(argv=None):
             t0 = time.perf_counter()
             r50.save(path)
             print(f"Keras model.save(ResNet50.h5): {time.perf_counter() - t0:.2f} s, {os.path.getsize(path)} bytes")
-            prove(keras, r50, "resnet50", {"keras3-h5": path}, test, x, y, binary, work)
+            # The course's ResNet50.h5 is a Keras 2 file: write the same weights with tf_keras too.
+            tf_keras.backend.clear_session()
+            k2 = builders(tf_keras)["build_resnet50_signs"]()
+            k2.set_weights(r50.get_weights())
+            path2 = os.path.join(work, "ResNet50-k2.h5")
+            k2.save(path2)
+            del k2
+            prove(keras, r50, "resnet50", {"keras3-h5": path, "keras2-h5": path2}, test, x, y, binary, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
