@@ -49,11 +49,12 @@ let package = Package(
 
         // Data, experiment store, training loop and the command-line tools.
         .target(name: "Datasets", dependencies: ["CHDF5", "Digest", "CImageDecode"]),
+        .target(name: "KerasFiles", dependencies: ["Datasets", "Kernels", "NetSpec"]),
         .target(name: "RunStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), "Digest"]),
-        .target(name: "Training", dependencies: ["Models", "Kernels", "Datasets", "RunStore", "NetSpec"],
+        .target(name: "Training", dependencies: ["Models", "Kernels", "Datasets", "RunStore", "NetSpec", "KerasFiles"],
                 swiftSettings: numericSettings),
         .executableTarget(name: "resnet-run", dependencies: [
-            "Training", "Models", "NetSpec", "AllocCounter",
+            "Training", "Models", "NetSpec", "AllocCounter", "KerasFiles",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "resnet-runs", dependencies: [
@@ -68,6 +69,8 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "CImageDecode"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "resnet-runs"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "RunStore", "resnet-run"]),
+        .testTarget(name: "KerasFilesTests", dependencies: ["KerasFiles", "Training", "Models", "Datasets", "RunStore", "resnet-run"],
+                    resources: [.copy("Fixtures")]),
     ],
     // Swift 5 mode: the numeric core passes raw arena pointers between a model and its kernels on
     // one thread; strict-concurrency checking adds annotations there without catching anything.

@@ -26,6 +26,11 @@ static inline hid_t chdf5_s_all(void)          { return H5S_ALL; }
 static inline hid_t chdf5_e_default(void)      { return H5E_DEFAULT; }
 static inline unsigned chdf5_f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned chdf5_f_acc_trunc(void)  { return H5F_ACC_TRUNC; }
+/// Strings (attributes such as Keras' `model_config`, `layer_names`, `weight_names`).
+static inline hid_t chdf5_c_s1(void)           { return H5T_C_S1; }
+static inline size_t chdf5_variable(void)      { return H5T_VARIABLE; }
+/// Property list classes: link creation (intermediate groups), dataset creation.
+static inline hid_t chdf5_p_link_create(void)  { return H5P_LINK_CREATE; }
 
 /// Turns off HDF5's automatic printing of its error stack to stderr (errors are reported as Swift
 /// errors instead). Returns a negative value on failure.

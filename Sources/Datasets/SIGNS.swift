@@ -208,7 +208,7 @@ public enum SIGNS {
     }
 
     /// sha256 (hex) and size of a file's bytes, streamed; "file not found" / "is a directory" errors.
-    static func hashFile(_ path: String) throws -> (sha256: String, bytes: Int) {
+    public static func hashFile(_ path: String) throws -> (sha256: String, bytes: Int) {
         _ = try fileSize(path)
         guard let handle = fopen(path, "rb") else {
             throw DatasetError("\(path): cannot read the file (\(String(cString: strerror(errno))))")

@@ -4,6 +4,8 @@ import Foundation
 
 public enum RunStatus: String, CaseIterable, Codable, Sendable {
     case running, completed, interrupted, failed, crashed, diverged
+    /// Weights imported from a Keras model file (`resnet-run import`): no epochs, a `final` snapshot.
+    case imported
 }
 
 public enum SnapshotKind: String, CaseIterable, Codable, Sendable {

@@ -3,7 +3,7 @@
 import GRDB
 
 enum Schema {
-    static let migrations: [@Sendable (Database) throws -> Void] = [v1, v2]
+    static let migrations: [@Sendable (Database) throws -> Void] = [v1, v2, v3]
 
     /// Version 1: runs, per-epoch metrics (one row per run and epoch, metrics as a JSON object),
     /// weight snapshots (one per run and kind, blob + tensor manifest + checksum).
@@ -102,5 +102,30 @@ enum Schema {
         // Parse the edited schema now, inside the transaction, so that a mistake rolls back here
         // instead of leaving a file whose schema cannot be read.
         _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM run WHERE status = 'diverged'")
+    }
+
+    /// Version 3: run status `imported` (weights brought in from a Keras model file: no epochs,
+    /// the weights as the `final` snapshot). The same in-place CHECK edit as version 2, from the
+    /// version 2 constraint to one that also allows 'imported'.
+    static let v3StatusCheck = "CHECK (status IN ('running', 'completed', 'interrupted', 'failed', 'crashed', 'diverged', 'imported'))"
+
+    @Sendable static func v3(_ db: Database) throws {
+        guard let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'run'"),
+              sql.components(separatedBy: v2StatusCheck).count == 2 else {
+            throw DatabaseError(resultCode: .SQLITE_ERROR,
+                                message: "cannot upgrade the schema to version 3: table 'run' lacks the version 2 status constraint")
+        }
+        let newSQL = sql.replacingOccurrences(of: v2StatusCheck, with: v3StatusCheck)
+        let schemaVersion = try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? 0
+        try db.execute(sql: "PRAGMA writable_schema = ON")
+        do {
+            try db.execute(sql: "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'run'", arguments: [newSQL])
+            try db.execute(sql: "PRAGMA schema_version = \(schemaVersion + 1)")
+        } catch {
+            try? db.execute(sql: "PRAGMA writable_schema = OFF")
+            throw error
+        }
+        try db.execute(sql: "PRAGMA writable_schema = OFF")
+        _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM run WHERE status = 'imported'")
     }
 }

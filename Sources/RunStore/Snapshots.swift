@@ -71,29 +71,76 @@ extension RunStore {
                 throw RunStoreError.unknownRun(id: run, path: path)
             }
             try db.execute(sql: "DELETE FROM snapshot WHERE run_id = ? AND kind = ?", arguments: [run, kind.rawValue])
-            try db.execute(sql: """
-                INSERT INTO snapshot (run_id, kind, epoch, created_at, manifest, extra, byte_count, checksum, data)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, zeroblob(?))
-                """, arguments: [run, kind.rawValue, epoch, at.timeIntervalSince1970, manifest,
-                                 JSONText.encodeStrings(extra), bytes.count, checksum, bytes.count])
-            let rowID = db.lastInsertedRowID
-            var blob: OpaquePointer?
-            var rc = sqlite3_blob_open(db.sqliteConnection, "main", "snapshot", "data", rowID, 1, &blob)
-            guard rc == SQLITE_OK else { throw Self.sqliteError(db, rc) }
-            var offset = 0
-            while offset < bytes.count {
-                let n = min(chunk, bytes.count - offset)
-                rc = sqlite3_blob_write(blob, bytes.baseAddress! + offset, Int32(n), Int32(offset))
-                guard rc == SQLITE_OK else {
-                    sqlite3_blob_close(blob)
-                    throw Self.sqliteError(db, rc)
-                }
-                offset += n
-                hook?(offset)
-            }
-            rc = sqlite3_blob_close(blob)
-            guard rc == SQLITE_OK else { throw Self.sqliteError(db, rc) }
+            try Self.insertSnapshot(db, run: run, kind: kind, epoch: epoch, manifest: manifest, extra: extra,
+                                    checksum: checksum, bytes: bytes, chunk: chunk, hook: hook, at: at)
         }
+    }
+
+    /// Inserts a snapshot row and streams `bytes` into its blob, inside the caller's transaction.
+    static func insertSnapshot(_ db: Database, run: Int64, kind: SnapshotKind, epoch: Int, manifest: String,
+                               extra: [String: String], checksum: String, bytes: UnsafeRawBufferPointer,
+                               chunk: Int, hook: ((Int) -> Void)?, at: Date) throws {
+        try db.execute(sql: """
+            INSERT INTO snapshot (run_id, kind, epoch, created_at, manifest, extra, byte_count, checksum, data)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, zeroblob(?))
+            """, arguments: [run, kind.rawValue, epoch, at.timeIntervalSince1970, manifest,
+                             JSONText.encodeStrings(extra), bytes.count, checksum, bytes.count])
+        let rowID = db.lastInsertedRowID
+        var blob: OpaquePointer?
+        var rc = sqlite3_blob_open(db.sqliteConnection, "main", "snapshot", "data", rowID, 1, &blob)
+        guard rc == SQLITE_OK else { throw sqliteError(db, rc) }
+        var offset = 0
+        while offset < bytes.count {
+            let n = min(chunk, bytes.count - offset)
+            rc = sqlite3_blob_write(blob, bytes.baseAddress! + offset, Int32(n), Int32(offset))
+            guard rc == SQLITE_OK else {
+                sqlite3_blob_close(blob)
+                throw sqliteError(db, rc)
+            }
+            offset += n
+            hook?(offset)
+        }
+        rc = sqlite3_blob_close(blob)
+        guard rc == SQLITE_OK else { throw sqliteError(db, rc) }
+    }
+
+    /// Records a run whose weights come from elsewhere (a Keras file): the run row with status
+    /// `imported` (no epochs, finished when created) and its `final` snapshot, in one transaction,
+    /// so that a failure at any point leaves no row behind.
+    @discardableResult
+    public func createImportedRun(_ config: RunConfig, reason: String?, tensors: [TensorEntry],
+                                  bytes: UnsafeRawBufferPointer, at: Date = Date(),
+                                  owner: ProcessIdentity = .current()) throws -> Int64 {
+        if readOnly { throw RunStoreError.readOnly(path: path) }
+        try Self.validate(tensors, byteCount: bytes.count)
+        try checkSpace(forSnapshotBytes: bytes.count)
+        let manifest = String(decoding: try JSONEncoder().encode(tensors), as: UTF8.self)
+        let checksum = "xxh64:" + XXH64.hash(bytes).hexString
+        let chunk = max(1, blobChunkSize)
+        let hook = afterSnapshotChunk
+        let id = try write { db -> Int64 in
+            let t = at.timeIntervalSince1970
+            try db.execute(sql: """
+                INSERT INTO run (status, status_reason, label, started_at, finished_at, heartbeat_at, model, model_hash,
+                  dataset_path, dataset_sha256, train_count, test_count, hyperparameters, epochs_planned, batch_size,
+                  learning_rate, seed, threads, program_version, command_line, host,
+                  pid, pid_host, pid_start, boot_id)
+                VALUES ('imported', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [
+                    reason, config.label, t, t, t,
+                    config.model, config.modelHash, config.datasetPath, config.datasetSHA256,
+                    config.trainCount, config.testCount, JSONText.encodeStrings(config.hyperparameters),
+                    config.epochsPlanned, config.batchSize, config.learningRate, config.seed,
+                    config.threads, config.programVersion, config.commandLine, config.host,
+                    Int64(owner.pid), owner.host, owner.startTicks.map { Int64(bitPattern: $0) }, owner.bootID,
+                ])
+            let run = db.lastInsertedRowID
+            try Self.insertSnapshot(db, run: run, kind: .final, epoch: 0, manifest: manifest, extra: [:],
+                                    checksum: checksum, bytes: bytes, chunk: chunk, hook: hook, at: at)
+            return run
+        }
+        try? checkpointIfWALExceeds(checkpointThreshold)
+        return id
     }
 
     /// Removes a run's snapshot of one kind (e.g. the checkpoint of a resumed run once it has

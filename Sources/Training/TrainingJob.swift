@@ -156,6 +156,8 @@ public enum TrainingJob {
             throw TrainingError("run \(id) is still running (pid \(record.owner.pid) on \(record.owner.host)); stop it first (Ctrl-C) and resume it then")
         case .diverged:
             throw TrainingError("run \(id) diverged (\(record.statusReason ?? "non-finite loss")); resuming would repeat it — start a new run with a smaller --lr")
+        case .imported:
+            throw TrainingError("run \(id) was imported from a Keras file (\(record.hyperparameters["source"] ?? "?")); it has no training state to resume — train a new run instead")
         case .interrupted, .failed, .crashed:
             break
         }

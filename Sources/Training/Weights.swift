@@ -176,6 +176,9 @@ public enum StoredRun {
     /// or one SIGNS file of either split), or the run's own test set when nil.
     static func testSet(path: String?, record: RunRecord, shape: ModelShape) throws -> ImageDataset {
         guard let path else {
+            if record.status == .imported, record.hyperparameters["data_source"] == nil {
+                throw TrainingError("run \(record.id) was imported from a Keras file and has no test set of its own; pass --data (a SIGNS directory or .h5 file)")
+            }
             return try DataSource(recorded: record.hyperparameters, run: record.id).load(for: shape).test
         }
         var isDirectory: ObjCBool = false

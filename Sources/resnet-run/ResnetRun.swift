@@ -12,7 +12,7 @@ struct ResnetRun: ParsableCommand {
         Runs are recorded in an SQLite database (--db, default experiments.db); see them with `resnet-runs`.
         """,
         version: programVersion,
-        subcommands: [Summary.self, Bench.self, Train.self, Evaluate.self, Predict.self,
+        subcommands: [Summary.self, Bench.self, Train.self, Evaluate.self, Predict.self, Import.self, Export.self,
                       PlotModel.self],
         defaultSubcommand: nil)
     static func main() { installSignalPolicy(); Self.main(nil) }  // SIGXFSZ, SIGPIPE ignored: see Signals.swift

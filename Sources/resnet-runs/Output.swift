@@ -43,6 +43,7 @@ struct Style {
         case .completed: return .green
         case .interrupted: return .yellow
         case .failed, .crashed, .diverged: return .red
+        case .imported: return .blue
         }
     }
 

@@ -22,8 +22,9 @@ struct ResnetRuns: ParsableCommand {
 
             A run whose training process has died is shown as `crashed`: on the same host when \
             its process is gone, on other hosts when its heartbeat is older than 15 minutes. \
-            A run stopped because its loss became NaN or infinite is `diverged`. Statuses: \
-            running, completed, interrupted, failed, crashed, diverged.
+            A run stopped because its loss became NaN or infinite is `diverged`; weights brought in \
+            from a Keras file with `resnet-run import` are a run with status `imported`. Statuses: \
+            running, completed, interrupted, failed, crashed, diverged, imported.
 
             Colours are used only on a terminal and never when NO_COLOR is set. \
             RESNET_RUNS_NOW=<unix seconds> pins the current time (for reproducible output).

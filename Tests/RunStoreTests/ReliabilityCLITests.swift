@@ -70,7 +70,26 @@ final class ReliabilityCLITests: XCTestCase {
             XCTAssertTrue(r.stdout.contains("diverged"), "\(args): \(r.stdout)")
         }
         assertOneLineError(try runCLI(["list", "--db", db, "--status", "exploded"]),
-                           "--status: unknown status 'exploded' (choose from running, completed, interrupted, failed, crashed, diverged)")
+                           "--status: unknown status 'exploded' (choose from running, completed, interrupted, failed, crashed, diverged, imported)")
+    }
+
+    /// Schema v3's status: listed, filtered and blue (runs are made by `resnet-run import`).
+    func testImportedStatusIsListedFilteredAndBlue() throws {
+        let db = dir.path("imported.db")
+        let store = try RunStore(path: db, createIfMissing: true)
+        let config = Fixture.config(label: "course-pretrained", model: "tiny", lr: 0, batch: 0, epochs: 0)
+        let id = try [Float(1)].withUnsafeBytes {
+            try store.createImportedRun(config, reason: "imported from x.h5", tensors: [
+                TensorEntry(name: "w", shape: [1], dtype: "float32", offset: 0, byteCount: 4)], bytes: $0)
+        }
+        _ = try store.createRun(Fixture.config(label: "trained", model: "tiny", lr: 0.001, batch: 8, epochs: 1))
+        let r = try runCLI(["list", "--db", db, "--status", "imported", "--format", "csv"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("course-pretrained") && r.stdout.contains("imported"), r.stdout)
+        XCTAssertFalse(r.stdout.contains(",trained,"), r.stdout)
+        XCTAssertEqual(try store.run(id).status, .imported)
+        XCTAssertEqual(try store.snapshots(run: id).map(\.kind), [.final])
+        XCTAssertEqual(Style.statusKind(.imported), .blue)
     }
 
     func testSortingNeverPutsNonFiniteValuesFirst() throws {

@@ -64,12 +64,12 @@ final class ReliabilityTests: XCTestCase {
 
         let q = try DatabaseQueue(path: path)
         let sql = try q.read { db -> String? in
-            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), 2)
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), RunStore.schemaVersion)
             XCTAssertEqual(try String.fetchAll(db, sql: "PRAGMA integrity_check"), ["ok"])
             XCTAssertEqual(try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").count, 0)
             return try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE name = 'run'")
         }
-        XCTAssertTrue(try XCTUnwrap(sql).contains(Schema.v2StatusCheck), sql ?? "")
+        XCTAssertTrue(try XCTUnwrap(sql).contains(Schema.v3StatusCheck), sql ?? "")  // upgraded through v2 and v3
         // The upgraded table is the one a new store gets.
         let fresh = try RunStore(path: dir.path("fresh.db"), createIfMissing: true)
         XCTAssertEqual(sql, try fresh.read { try String.fetchOne($0, sql: "SELECT sql FROM sqlite_schema WHERE name = 'run'") })
