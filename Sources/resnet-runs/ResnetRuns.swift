@@ -18,7 +18,9 @@ struct ResnetRuns: ParsableCommand {
             choose another with --db PATH on any command). Read commands (list, show, compare, \
             export, check) never create or change the file.
 
-            RUN is a run id (12); commands that take several runs also accept ranges (3-7 or 3..7).
+            RUN is a run id (12), last (the newest run), -1, -2, … (counted back from the newest) \
+            or a label; commands that take several runs also accept ranges (3-7 or 3..7). \
+            `-` as an output file means standard output.
 
             A run whose training process has died is shown as `crashed`: on the same host when \
             its process is gone, on other hosts when its heartbeat is older than 15 minutes. \
