@@ -9,8 +9,9 @@
 # Needs chromium (apt-get install -y chromium); python3 decodes the screenshot if present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v chromium >/dev/null; then
-    echo "check_report_in_browser: chromium is not installed; apt-get install -y chromium" >&2
+# CHROMIUM=PATH checks with another chromium build.
+if ! command -v "${CHROMIUM:-chromium}" >/dev/null; then
+    echo "check_report_in_browser: ${CHROMIUM:-chromium} is not installed; apt-get install -y chromium" >&2
     exit 1
 fi
 keep="${1:-report-check}"

@@ -193,13 +193,14 @@ final class ReportTests: XCTestCase {
     /// Debian's chromium, or nil: the browser test then skips (fails with RESNET_REPORT_BROWSER=require).
     func chromium() throws -> String? {
         let env = ProcessInfo.processInfo.environment
-        let candidates = [env["CHROMIUM"], "/usr/bin/chromium", "/usr/bin/chromium-browser"].compactMap { $0 }
+        // CHROMIUM=PATH uses that browser only (CHROMIUM=none: as if none were installed).
+        let candidates = env["CHROMIUM"].map { [$0] } ?? ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
         if env["RESNET_REPORT_BROWSER"] == "require" {
             XCTFail("chromium is not installed (apt-get install -y chromium) and RESNET_REPORT_BROWSER=require")
             return nil
         }
-        throw XCTSkip("chromium is not installed, so the report is not checked in a browser; install it (apt-get install -y chromium) or run Scripts/check_report_in_browser.sh")
+        throw XCTSkip("chromium is not installed, so the HTML report is not checked in a browser (apt-get install -y chromium, then swift test or Scripts/check_report_in_browser.sh)")
     }
 
     func runChromium(_ chromium: String, _ args: [String], page: String) throws -> CLIResult {
