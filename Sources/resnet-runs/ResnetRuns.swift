@@ -15,7 +15,7 @@ struct ResnetRuns: ParsableCommand {
         abstract: "List, inspect, compare, export and delete training runs recorded in experiments.db.",
         discussion: """
             Runs are written by `resnet-run train` into an SQLite file (default ./experiments.db, \
-            choose another with --db PATH on any command). Read commands (list, show, compare, \
+            choose another with --db PATH on any command). Read commands (list, show, compare, report, \
             export, check) never create or change the file.
 
             RUN is a run id (12), last (the newest run), -1, -2, … (counted back from the newest) \
@@ -32,7 +32,7 @@ struct ResnetRuns: ParsableCommand {
             RESNET_RUNS_NOW=<unix seconds> pins the current time (for reproducible output).
             """,
         subcommands: [
-            ListRuns.self, Show.self, Compare.self, Export.self, Delete.self, Label.self, Note.self,
+            ListRuns.self, Show.self, Compare.self, Report.self, Export.self, Delete.self, Label.self, Note.self,
             Check.self, BenchStore.self, DebugWriter.self, DebugLock.self,
         ])
 
