@@ -12,3 +12,9 @@ static inline int resnet_cpu_has_avx512f(void) { return __builtin_cpu_supports("
 static inline int resnet_cpu_has_avx2_fma(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+
+// Names the calling thread (shown in /proc/self/task/*/comm, top, gdb). pthread_setname_np is a GNU
+// extension that Swift's Glibc module does not expose; glibc has it (pthread_t is unsigned long).
+int pthread_setname_np(unsigned long thread, const char *name);
+unsigned long pthread_self(void);
+static inline void resnet_name_this_thread(const char *name) { pthread_setname_np(pthread_self(), name); }

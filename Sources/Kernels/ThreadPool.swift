@@ -24,6 +24,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CBLAS
 import Synchronization
 
 public final class ThreadPool: @unchecked Sendable {
@@ -38,6 +39,29 @@ public final class ThreadPool: @unchecked Sendable {
     /// A single-threaded pool: the default for kernels called outside a model (tests, tools).
     /// Safe to share between threads: it never dispatches and never uses its scratch.
     public static let serial = ThreadPool(threads: 1, scratchDoubles: 0)
+
+    /// The name of every worker thread (at most 15 bytes: Linux's limit).
+    public static let workerThreadName = "kernel-worker"
+
+    /// How many kernel worker threads this process has right now (from /proc/self/task; nil where
+    /// that cannot be read). For diagnostics and the tests that prove pools join their threads.
+    public static func liveWorkerThreads() -> Int? {
+        guard let dir = opendir("/proc/self/task") else { return nil }
+        defer { closedir(dir) }
+        var count = 0
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.first?.isNumber == true, let f = fopen("/proc/self/task/\(name)/comm", "r") else { continue }
+            var buffer = [CChar](repeating: 0, count: 32)
+            if fgets(&buffer, 32, f) != nil {
+                var comm = String(cString: buffer)
+                while comm.last == "\n" { comm.removeLast() }
+                if comm == workerThreadName { count += 1 }
+            }
+            fclose(f)
+        }
+        return count
+    }
 
     /// The processors this process may run on: the default thread count of models and tools.
     public static let availableProcessors = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -111,6 +135,8 @@ public final class ThreadPool: @unchecked Sendable {
             let rc = pthread_create(&thread, nil, { raw in
                 // The thread's own strong reference to the core, released when it leaves the loop.
                 let start = Unmanaged<WorkerStart>.fromOpaque(raw!).takeRetainedValue()
+                // Named, so that tools (and the tests) can tell kernel threads from others.
+                resnet_name_this_thread(ThreadPool.workerThreadName)
                 start.core.workerLoop(index: start.index)
                 return nil
             }, retained)

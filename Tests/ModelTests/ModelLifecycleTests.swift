@@ -8,9 +8,8 @@ import XCTest
 private struct EarlyError: Error {}
 
 final class ModelLifecycleTests: XCTestCase {
-    private func threadCount() -> Int {
-        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? -1
-    }
+    /// Kernel worker threads alive in this process (named by the pool).
+    private func threadCount() -> Int { ThreadPool.liveWorkerThreads() ?? -1 }
 
     private func buildAndThrow(threads: Int) throws {
         let model = TinyF32(seed: 1, threads: threads)
