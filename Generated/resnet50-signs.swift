@@ -680,7 +680,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         arena = Arena(byteCount: Self.arenaBytes)
         pool = ThreadPool(threads: threads, scratchDoubles: 4096)
         base = arena.base
-        initializeParameters(seed: seed)
+        initializeWeights(seed: seed)
     }
 
     // MARK: views
@@ -1466,6 +1466,15 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
     @inline(__always) var argmax_max_pooling2d: UnsafeMutablePointer<Int32> { (base + 693_231_552).assumingMemoryBound(to: Int32.self) }
 
     public func initializeParameters(seed: UInt64) {
+        initializeWeights(seed: seed)
+        adamM.update(repeating: 0, count: Self.trainableParameterCount)
+        adamV.update(repeating: 0, count: Self.trainableParameterCount)
+        step = 0
+    }
+
+    /// Keras' initializers for every weight tensor; Adam's moments are left alone (a new arena's
+    /// are already zero, and not touching them keeps an inference-only model's RSS small).
+    func initializeWeights(seed: UInt64) {
         var rng = Xoshiro256(seed: seed)
         for t in Self.tensors {
             switch t.initializer {
@@ -1473,9 +1482,6 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
             case let .constant(value): fill(parameters + t.offset, count: t.count, value: Float(value))
             }
         }
-        adamM.update(repeating: 0, count: Self.trainableParameterCount)
-        adamV.update(repeating: 0, count: Self.trainableParameterCount)
-        step = 0
     }
 
     public func forward(count n: Int, training: Bool) {

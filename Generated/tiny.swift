@@ -269,7 +269,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         arena = Arena(byteCount: Self.arenaBytes)
         pool = ThreadPool(threads: threads, scratchDoubles: 64)
         base = arena.base
-        initializeParameters(seed: seed)
+        initializeWeights(seed: seed)
     }
 
     // MARK: views
@@ -511,6 +511,15 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
     @inline(__always) var argmax_max_pooling2d: UnsafeMutablePointer<Int32> { (base + 1_093_312).assumingMemoryBound(to: Int32.self) }
 
     public func initializeParameters(seed: UInt64) {
+        initializeWeights(seed: seed)
+        adamM.update(repeating: 0, count: Self.trainableParameterCount)
+        adamV.update(repeating: 0, count: Self.trainableParameterCount)
+        step = 0
+    }
+
+    /// Keras' initializers for every weight tensor; Adam's moments are left alone (a new arena's
+    /// are already zero, and not touching them keeps an inference-only model's RSS small).
+    func initializeWeights(seed: UInt64) {
         var rng = Xoshiro256(seed: seed)
         for t in Self.tensors {
             switch t.initializer {
@@ -518,9 +527,6 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             case let .constant(value): fill(parameters + t.offset, count: t.count, value: Float(value))
             }
         }
-        adamM.update(repeating: 0, count: Self.trainableParameterCount)
-        adamV.update(repeating: 0, count: Self.trainableParameterCount)
-        step = 0
     }
 
     public func forward(count n: Int, training: Bool) {
@@ -1125,7 +1131,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         arena = Arena(byteCount: Self.arenaBytes)
         pool = ThreadPool(threads: threads, scratchDoubles: 64)
         base = arena.base
-        initializeParameters(seed: seed)
+        initializeWeights(seed: seed)
     }
 
     // MARK: views
@@ -1367,6 +1373,15 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
     @inline(__always) var argmax_max_pooling2d: UnsafeMutablePointer<Int32> { (base + 2_186_368).assumingMemoryBound(to: Int32.self) }
 
     public func initializeParameters(seed: UInt64) {
+        initializeWeights(seed: seed)
+        adamM.update(repeating: 0, count: Self.trainableParameterCount)
+        adamV.update(repeating: 0, count: Self.trainableParameterCount)
+        step = 0
+    }
+
+    /// Keras' initializers for every weight tensor; Adam's moments are left alone (a new arena's
+    /// are already zero, and not touching them keeps an inference-only model's RSS small).
+    func initializeWeights(seed: UInt64) {
         var rng = Xoshiro256(seed: seed)
         for t in Self.tensors {
             switch t.initializer {
@@ -1374,9 +1389,6 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             case let .constant(value): fill(parameters + t.offset, count: t.count, value: Double(value))
             }
         }
-        adamM.update(repeating: 0, count: Self.trainableParameterCount)
-        adamV.update(repeating: 0, count: Self.trainableParameterCount)
-        step = 0
     }
 
     public func forward(count n: Int, training: Bool) {

@@ -121,7 +121,7 @@ public enum Emitter {
         line("        arena = Arena(byteCount: Self.arenaBytes)")
         line("        pool = ThreadPool(threads: threads, scratchDoubles: \(2 * plan.maxWidth))")
         line("        base = arena.base")
-        line("        initializeParameters(seed: seed)")
+        line("        initializeWeights(seed: seed)")
         line("    }")
         line()
         func view(_ region: String, _ type: String = T) -> String {
@@ -195,6 +195,15 @@ public enum Emitter {
 
         // MARK: initialization
         line("    public func initializeParameters(seed: UInt64) {")
+        line("        initializeWeights(seed: seed)")
+        line("        adamM.update(repeating: 0, count: Self.trainableParameterCount)")
+        line("        adamV.update(repeating: 0, count: Self.trainableParameterCount)")
+        line("        step = 0")
+        line("    }")
+        line()
+        line("    /// Keras' initializers for every weight tensor; Adam's moments are left alone (a new arena's")
+        line("    /// are already zero, and not touching them keeps an inference-only model's RSS small).")
+        line("    func initializeWeights(seed: UInt64) {")
         line("        var rng = Xoshiro256(seed: seed)")
         line("        for t in Self.tensors {")
         line("            switch t.initializer {")
@@ -202,9 +211,6 @@ public enum Emitter {
         line("            case let .constant(value): fill(parameters + t.offset, count: t.count, value: \(T)(value))")
         line("            }")
         line("        }")
-        line("        adamM.update(repeating: 0, count: Self.trainableParameterCount)")
-        line("        adamV.update(repeating: 0, count: Self.trainableParameterCount)")
-        line("        step = 0")
         line("    }")
         line()
 
