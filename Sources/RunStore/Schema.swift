@@ -81,13 +81,20 @@ enum Schema {
     static let v2StatusCheck = "CHECK (status IN ('running', 'completed', 'interrupted', 'failed', 'crashed', 'diverged'))"
 
     @Sendable static func v2(_ db: Database) throws {
+        try replaceStatusCheck(db, from: v1StatusCheck, to: v2StatusCheck, version: 2, newStatus: "diverged")
+    }
+
+    /// Replaces the `run.status` CHECK constraint `old` with `new` in the stored schema (the
+    /// `writable_schema` procedure above), inside the migration's transaction, then parses the
+    /// edited schema at once so that a mistake rolls back instead of leaving an unreadable file.
+    static func replaceStatusCheck(_ db: Database, from old: String, to new: String, version: Int, newStatus: String) throws {
         guard let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'run'"),
-              sql.components(separatedBy: v1StatusCheck).count == 2 else {
+              sql.components(separatedBy: old).count == 2 else {
             // Translated by the caller into a one-line error naming the database file.
             throw DatabaseError(resultCode: .SQLITE_ERROR,
-                                message: "cannot upgrade the schema to version 2: table 'run' lacks the version 1 status constraint")
+                                message: "cannot upgrade the schema to version \(version): table 'run' lacks the version \(version - 1) status constraint")
         }
-        let newSQL = sql.replacingOccurrences(of: v1StatusCheck, with: v2StatusCheck)
+        let newSQL = sql.replacingOccurrences(of: old, with: new)
         let schemaVersion = try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? 0
         try db.execute(sql: "PRAGMA writable_schema = ON")
         do {
@@ -99,9 +106,7 @@ enum Schema {
             throw error
         }
         try db.execute(sql: "PRAGMA writable_schema = OFF")
-        // Parse the edited schema now, inside the transaction, so that a mistake rolls back here
-        // instead of leaving a file whose schema cannot be read.
-        _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM run WHERE status = 'diverged'")
+        _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM run WHERE status = ?", arguments: [newStatus])
     }
 
     /// Version 3: run status `imported` (weights brought in from a Keras model file: no epochs,
@@ -110,22 +115,6 @@ enum Schema {
     static let v3StatusCheck = "CHECK (status IN ('running', 'completed', 'interrupted', 'failed', 'crashed', 'diverged', 'imported'))"
 
     @Sendable static func v3(_ db: Database) throws {
-        guard let sql = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'run'"),
-              sql.components(separatedBy: v2StatusCheck).count == 2 else {
-            throw DatabaseError(resultCode: .SQLITE_ERROR,
-                                message: "cannot upgrade the schema to version 3: table 'run' lacks the version 2 status constraint")
-        }
-        let newSQL = sql.replacingOccurrences(of: v2StatusCheck, with: v3StatusCheck)
-        let schemaVersion = try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? 0
-        try db.execute(sql: "PRAGMA writable_schema = ON")
-        do {
-            try db.execute(sql: "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'run'", arguments: [newSQL])
-            try db.execute(sql: "PRAGMA schema_version = \(schemaVersion + 1)")
-        } catch {
-            try? db.execute(sql: "PRAGMA writable_schema = OFF")
-            throw error
-        }
-        try db.execute(sql: "PRAGMA writable_schema = OFF")
-        _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM run WHERE status = 'imported'")
+        try replaceStatusCheck(db, from: v2StatusCheck, to: v3StatusCheck, version: 3, newStatus: "imported")
     }
 }
