@@ -35,6 +35,11 @@ final class ThreadPoolLifecycleTests: XCTestCase {
         let before = liveThreadCount()
         try XCTSkipIf(before < 0, "/proc/self/task is not readable here")
         let pool = ThreadPool(threads: 3)
+        // A job through every worker: each has started (and named itself) once it has run.
+        let sums = UnsafeMutablePointer<Double>.allocate(capacity: 1)
+        defer { sums.deallocate() }
+        pool.reduceRows(3 * 64, width: 1, into: sums, ()) { _, rows, partial in partial[0] += Double(rows.count) }
+        XCTAssertEqual(sums[0], 192)
         XCTAssertEqual(liveThreadCount(), before + 2)
         pool.shutdown()
         XCTAssertEqual(liveThreadCount(), before)
