@@ -41,8 +41,8 @@ struct ListRuns: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Only runs for which EXPR holds, e.g. 'test_accuracy > 0.8 and lr < 0.001' (any metric of the last epoch, hyperparameter or column; and/or; < <= > >= = !=).", valueName: "expr"))
     var `where`: String?
 
-    @Option(name: .long, help: ArgumentHelp("Sort by column: \(ListColumn.allCases.map(\.rawValue).joined(separator: ", ")). Ascending unless --desc.", valueName: "column"))
-    var sort: ListColumn?
+    @Option(name: .long, help: ArgumentHelp("Sort by a column (\(ListColumn.allCases.map(\.rawValue).joined(separator: ", "))) or by any last-epoch metric or hyperparameter (test_loss, hp.beta_1, …). Ascending unless --desc.", valueName: "name"))
+    var sort: String?
 
     @Flag(name: .long, help: "Sort in descending order.")
     var desc = false
@@ -82,8 +82,21 @@ struct ListRuns: ParsableCommand {
             if !runs.isEmpty { try filter.checkNames(against: Set(fields.flatMap(\.keys))) }
             runs = zip(runs, fields).filter { filter.matches($0.1) }.map(\.0)
         }
-        if let sort {
-            runs = Self.sorted(runs, by: sort, descending: desc, now: now)
+        if let sort, let column = ListColumn(rawValue: sort) {
+            runs = Self.sorted(runs, by: column, descending: desc, now: now)
+        } else if let sort {
+            // Any metric of the last epoch or hyperparameter, by the names --where knows.
+            let epochs = try db.epochs(runs: runs.map(\.id))
+            let fields = Dictionary(uniqueKeysWithValues: runs.map { ($0.id, WhereFilter.fields($0, lastEpoch: epochs[$0.id]?.last)) })
+            if !runs.isEmpty, !fields.values.contains(where: { $0[sort] != nil }) {
+                let names = Set(fields.values.flatMap(\.keys)).filter { !$0.hasPrefix("hp.") }.sorted()
+                throw CLIError("--sort: no run has '\(sort)'; columns: \(ListColumn.allCases.map(\.rawValue).joined(separator: ", ")); other names: \(names.joined(separator: ", "))")
+            }
+            runs = Self.sorted(runs, descending: desc) { r in
+                guard let text = fields[r.id]?[sort] else { return .missing }
+                if let d = Double(text) { return d.isFinite ? .number(d) : .missing }
+                return .text(text)
+            }
         } else {
             runs.reverse()
             if desc { runs.reverse() }
@@ -132,7 +145,11 @@ struct ListRuns: ParsableCommand {
     /// Stable sort; runs without a (finite) value for the column always come last, in either
     /// direction; ties keep id order.
     static func sorted(_ runs: [RunRecord], by column: ListColumn, descending: Bool, now: Date) -> [RunRecord] {
-        let keyed = runs.map { (sortKey($0, column, now: now), $0) }
+        sorted(runs, descending: descending) { sortKey($0, column, now: now) }
+    }
+
+    static func sorted(_ runs: [RunRecord], descending: Bool, key: (RunRecord) -> SortKey) -> [RunRecord] {
+        let keyed = runs.map { (key($0), $0) }
         return keyed.sorted { a, b in
             switch (a.0, b.0) {
             case let (.number(x), .number(y)) where x != y: return descending ? x > y : x < y

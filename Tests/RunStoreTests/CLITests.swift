@@ -285,7 +285,7 @@ final class CLITests: XCTestCase {
         try assertFails(["label", "77", "x", "--db", db], "no run 77 in")
         try assertFails(["list", "--limit", "0", "--db", db], "--limit must be at least 1", status: 64)
         try assertFails(["list", "--limit", "x", "--db", db], "The value 'x' is invalid for '--limit <n>'", status: 64)
-        try assertFails(["list", "--sort", "speed", "--db", db], "'--sort <column>'", status: 64)
+        try assertFails(["list", "--sort", "speed", "--db", db], "--sort: no run has 'speed'; columns: id, status,")
         try assertFails(["list", "--status", "sleeping", "--db", db], "--status: unknown status 'sleeping'")
         try assertFails(["list", "--db", dir.url.path], "is not a regular file")
         try assertFails(["list", "--db", db], "RESNET_RUNS_NOW must be Unix seconds", env: ["RESNET_RUNS_NOW": "yesterday"])

@@ -143,6 +143,14 @@ final class WhereFilterTests: XCTestCase {
         XCTAssertEqual(try ids(["--where", "label = baseline or label = 'lr-2x'"]), [1, 2])
         XCTAssertEqual(try ids(["--where", "hp.optimizer = adam and model != resnet18"]).contains(4), false)
 
+        // --sort by a metric that is not a column: the last epoch's test_loss, ascending.
+        let byLoss = try store.runs().filter { epochs[$0.id]?.last?.metrics["test_loss"] != nil }
+            .sorted { (epochs[$0.id]!.last!.metrics["test_loss"]!, $0.id) < (epochs[$1.id]!.last!.metrics["test_loss"]!, $1.id) }
+            .map { Int($0.id) }
+        let sorted = try runCLI(["list", "--db", db, "--format", "json", "--sort", "test_loss"])
+        XCTAssertEqual(sorted.status, 0, sorted.stderr)
+        let sortedIDs = ((try JSONSerialization.jsonObject(with: Data(sorted.stdout.utf8)) as? [[String: Any]]) ?? []).compactMap { $0["id"] as? Int }
+        XCTAssertEqual(Array(sortedIDs.prefix(byLoss.count)), byLoss, "runs with the metric first, by value")
         let typo = try runCLI(["list", "--db", db, "--where", "test_acc > 0.5"])
         XCTAssertNotEqual(typo.status, 0)
         XCTAssertTrue(typo.stderr.contains("--where: no run has 'test_acc'; known names: "), typo.stderr)
