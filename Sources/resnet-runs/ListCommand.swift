@@ -44,6 +44,9 @@ struct ListRuns: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Sort by a column (\(ListColumn.allCases.map(\.rawValue).joined(separator: ", "))) or by any last-epoch metric or hyperparameter (test_loss, hp.beta_1, …). Ascending unless --desc.", valueName: "name"))
     var sort: String?
 
+    @Option(name: .long, help: ArgumentHelp("Show these columns instead of the default ones, comma-separated: the table's columns, any last-epoch metric or hyperparameter (e.g. id,label,test_loss,hp.beta_1).", valueName: "names"))
+    var columns: String?
+
     @Flag(name: .long, help: "Sort in descending order.")
     var desc = false
 
@@ -116,8 +119,60 @@ struct ListRuns: ParsableCommand {
                 return
             }
         }
+        if let columns {
+            writeStdout(try Self.renderColumns(runs, columns, db: db, format: format, now: now, style: Style.forStdout()))
+            return
+        }
         let weights = try db.storedWeightEpochs()
         writeStdout(Self.render(runs, weights: weights, format: format, now: now, style: Style.forStdout(), path: db.path))
+    }
+
+    /// `--columns`: a table of exactly the named values (a default column, a last-epoch metric or a
+    /// hyperparameter), numbers unformatted in CSV and JSON.
+    static func renderColumns(_ runs: [RunRecord], _ spec: String, db: RunStore, format: OutputFormat, now: Date,
+                              style: Style) throws -> String {
+        let names = spec.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { throw CLIError("--columns: give at least one name, e.g. id,label,test_accuracy") }
+        let epochs = try db.epochs(runs: runs.map(\.id))
+        let fields = runs.map { WhereFilter.fields($0, lastEpoch: epochs[$0.id]?.last) }
+        let known = Set(fields.flatMap(\.keys))
+        if !runs.isEmpty, let unknown = names.first(where: { ListColumn(rawValue: $0) == nil && !known.contains($0) }) {
+            let others = known.filter { !$0.hasPrefix("hp.") }.sorted().joined(separator: ", ")
+            throw CLIError("--columns: no run has '\(unknown)'; columns: \(ListColumn.allCases.map(\.rawValue).joined(separator: ", ")); other names: \(others)")
+        }
+        func value(_ r: RunRecord, _ f: [String: String], _ name: String, display: Bool) -> String {
+            if let column = ListColumn(rawValue: name) {
+                switch sortKey(r, column, now: now) {
+                case .missing: return display ? "-" : ""
+                case .text(let t): return t
+                case .number(let d):
+                    if column == .started { return display ? Fmt.date(r.startedAt) : (Fmt.iso(r.startedAt) ?? "") }
+                    if column == .duration && display { return Fmt.duration(d) }
+                    if [.final, .best].contains(column) && display { return Fmt.metric(d) }
+                    return JSONText.number(d).replacingOccurrences(of: "\"", with: "")
+                }
+            }
+            guard let text = f[name] else { return display ? "-" : "" }
+            if display, let d = Double(text), d.isFinite, d != d.rounded() { return Fmt.metric(d, name: name) }
+            return text
+        }
+        if format == .json {
+            let items = zip(runs, fields).map { r, f in
+                JSON.object(names.map { n in
+                    let v = value(r, f, n, display: false)
+                    return (n, v.isEmpty ? "null" : (Double(v).map { JSON.num($0) } ?? JSON.str(v)))
+                })
+            }
+            return items.isEmpty ? "[]\n" : "[\n  " + items.joined(separator: ",\n  ") + "\n]\n"
+        }
+        let display = format != .csv
+        var table = Table(display ? names.map { $0.uppercased() } : names)
+        for (r, f) in zip(runs, fields) { table.add(names.map { Cell(value(r, f, $0, display: display)) }) }
+        switch format {
+        case .csv: return table.csv()
+        case .markdown: return table.markdown()
+        default: return runs.isEmpty ? "No runs.\n" : table.text(style: style)
+        }
     }
 
     enum SortKey { case number(Double), text(String), missing }

@@ -159,3 +159,30 @@ final class WhereFilterTests: XCTestCase {
         XCTAssertTrue(badOp.stderr.contains("'~' is not a comparison"), badOp.stderr)
     }
 }
+
+final class ListColumnsTests: XCTestCase {
+    func testColumnsPicksAnyNamedValue() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let db = dir.path("experiments.db")
+        try Fixture.build(at: db)
+        let store = try RunStore(path: db, createIfMissing: false, readOnly: true)
+        let runs = try store.runs()
+        let epochs = try store.epochs(runs: runs.map(\.id))
+        let r = try runCLI(["list", "--db", db, "--columns", "id,label,test_loss,hp.optimizer", "--format", "csv", "--sort", "id"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "id,label,test_loss,hp.optimizer")
+        XCTAssertEqual(lines.count, runs.count + 1)
+        for (line, run) in zip(lines.dropFirst(), runs) {
+            let cells = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            XCTAssertEqual(cells[0], "\(run.id)")
+            XCTAssertEqual(cells[1], run.label ?? "")
+            XCTAssertEqual(Double(cells[2]), epochs[run.id]?.last?.metrics["test_loss"], "run \(run.id)")
+            XCTAssertEqual(cells[3], run.hyperparameters["optimizer"] ?? "")
+        }
+        let bad = try runCLI(["list", "--db", db, "--columns", "id,nope"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--columns: no run has 'nope'; columns: id, status,"), bad.stderr)
+    }
+}
