@@ -271,8 +271,10 @@ struct ListRuns: ParsableCommand {
             table.add([
                 Cell("\(r.id)"), Cell(r.status.rawValue, Style.statusKind(r.status)), Cell(r.label ?? "-"),
                 Cell(Fmt.date(r.startedAt)), Cell(Fmt.duration(r.duration(now: now))), Cell(r.model),
-                Cell(Fmt.datasetName(r.datasetPath)), Cell(Fmt.lr(r.learningRate)), Cell("\(r.batchSize)"),
-                Cell("\(r.epochsDone)/\(r.epochsPlanned)"), Cell(Fmt.metric(r.finalTestAccuracy)),
+                // An imported run was not trained here: no learning rate, batch or epochs to show.
+                Cell(Fmt.datasetName(r.datasetPath)), Cell(r.status == .imported ? "-" : Fmt.lr(r.learningRate)),
+                Cell(r.status == .imported ? "-" : "\(r.batchSize)"),
+                Cell(r.status == .imported ? "-" : "\(r.epochsDone)/\(r.epochsPlanned)"), Cell(Fmt.metric(r.finalTestAccuracy)),
                 Cell(best, .bold),
             ])
         }

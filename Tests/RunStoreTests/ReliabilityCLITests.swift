@@ -90,6 +90,11 @@ final class ReliabilityCLITests: XCTestCase {
         XCTAssertEqual(try store.run(id).status, .imported)
         XCTAssertEqual(try store.snapshots(run: id).map(\.kind), [.final])
         XCTAssertEqual(Style.statusKind(.imported), .blue)
+        // Not trained here: the table shows no learning rate, batch or epochs for it.
+        let table = try runCLI(["list", "--db", db, "--status", "imported"])
+        let row = try XCTUnwrap(table.stdout.split(separator: "\n").first { $0.contains("course-pretrained") })
+        XCTAssertFalse(row.contains("0/0"), String(row))
+        XCTAssertTrue(row.contains("  -  "), String(row))
     }
 
     func testSortingNeverPutsNonFiniteValuesFirst() throws {
