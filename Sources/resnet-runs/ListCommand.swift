@@ -78,25 +78,34 @@ struct ListRuns: ParsableCommand {
         let now = try currentDate()
         let db = try store.open(readOnly: true)
         var runs = try db.runs(status: statuses, model: model, now: now)
+        // Each run's named values (last-epoch metrics, hyperparameters, columns) for --where, --sort
+        // by a non-column name and --columns: one read of the epochs, only when one of them asks.
+        var named: [Int64: [String: String]]?
+        func values() throws -> [Int64: [String: String]] {
+            if let named { return named }
+            let epochs = try db.epochs(runs: runs.map(\.id))
+            let all = Dictionary(uniqueKeysWithValues: runs.map { ($0.id, WhereFilter.fields($0, lastEpoch: epochs[$0.id]?.last)) })
+            named = all
+            return all
+        }
         if let text = `where` {
             let filter = try WhereFilter(text)
-            let epochs = try db.epochs(runs: runs.map(\.id))
-            let fields = runs.map { WhereFilter.fields($0, lastEpoch: epochs[$0.id]?.last) }
-            if !runs.isEmpty { try filter.checkNames(against: Set(fields.flatMap(\.keys))) }
-            runs = zip(runs, fields).filter { filter.matches($0.1) }.map(\.0)
+            let fields = try values()
+            if !runs.isEmpty { try filter.checkNames(against: Set(fields.values.flatMap(\.keys))) }
+            runs = runs.filter { filter.matches(fields[$0.id] ?? [:]) }
         }
         if let sort, let column = ListColumn(rawValue: sort) {
             runs = Self.sorted(runs, by: column, descending: desc, now: now)
         } else if let sort {
             // Any metric of the last epoch or hyperparameter, by the names --where knows.
-            let epochs = try db.epochs(runs: runs.map(\.id))
-            let fields = Dictionary(uniqueKeysWithValues: runs.map { ($0.id, WhereFilter.fields($0, lastEpoch: epochs[$0.id]?.last)) })
-            if !runs.isEmpty, !fields.values.contains(where: { $0[sort] != nil }) {
-                let names = Set(fields.values.flatMap(\.keys)).filter { !$0.hasPrefix("hp.") }.sorted()
+            let all = try values()
+            let fields = runs.map { all[$0.id] ?? [:] }
+            if !runs.isEmpty, !fields.contains(where: { $0[sort] != nil }) {
+                let names = Set(fields.flatMap(\.keys)).filter { !$0.hasPrefix("hp.") }.sorted()
                 throw CLIError("--sort: no run has '\(sort)'; columns: \(ListColumn.allCases.map(\.rawValue).joined(separator: ", ")); other names: \(names.joined(separator: ", "))")
             }
             runs = Self.sorted(runs, descending: desc) { r in
-                guard let text = fields[r.id]?[sort] else { return .missing }
+                guard let text = all[r.id]?[sort] else { return .missing }
                 if let d = Double(text) { return d.isFinite ? .number(d) : .missing }
                 return .text(text)
             }
@@ -120,7 +129,9 @@ struct ListRuns: ParsableCommand {
             }
         }
         if let columns {
-            writeStdout(try Self.renderColumns(runs, columns, db: db, format: format, now: now, style: Style.forStdout()))
+            let all = try values()
+            writeStdout(try Self.renderColumns(runs, columns, fields: runs.map { all[$0.id] ?? [:] }, format: format, now: now,
+                                               style: Style.forStdout()))
             return
         }
         let weights = try db.storedWeightEpochs()
@@ -129,12 +140,11 @@ struct ListRuns: ParsableCommand {
 
     /// `--columns`: a table of exactly the named values (a default column, a last-epoch metric or a
     /// hyperparameter), numbers unformatted in CSV and JSON.
-    static func renderColumns(_ runs: [RunRecord], _ spec: String, db: RunStore, format: OutputFormat, now: Date,
-                              style: Style) throws -> String {
+    /// `fields`: each run's named values (`WhereFilter.fields`), aligned with `runs`.
+    static func renderColumns(_ runs: [RunRecord], _ spec: String, fields: [[String: String]], format: OutputFormat,
+                              now: Date, style: Style) throws -> String {
         let names = spec.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !names.isEmpty else { throw CLIError("--columns: give at least one name, e.g. id,label,test_accuracy") }
-        let epochs = try db.epochs(runs: runs.map(\.id))
-        let fields = runs.map { WhereFilter.fields($0, lastEpoch: epochs[$0.id]?.last) }
         let known = Set(fields.flatMap(\.keys))
         if !runs.isEmpty, let unknown = names.first(where: { ListColumn(rawValue: $0) == nil && !known.contains($0) }) {
             let others = known.filter { !$0.hasPrefix("hp.") }.sorted().joined(separator: ", ")
