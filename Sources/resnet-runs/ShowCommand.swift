@@ -32,15 +32,14 @@ struct Show: ParsableCommand {
         let now = try currentDate()
         let db = try store.open(readOnly: true)
         let id = try RunSelector.resolveOne(runArgument, in: db)
-        var record = try db.run(id, now: now)
-        record.hyperparameters["lineage"] = try Self.lineage(of: record, in: db)
-        if record.hyperparameters["lineage"] == nil { record.hyperparameters.removeValue(forKey: "lineage") }
+        let record = try db.run(id, now: now)
+        let lineage = try Self.lineage(of: record, in: db)
         let epochs = try db.epochs(run: id)
         let snapshots = try db.snapshots(run: id)
         if format == .json {
-            writeStdout(Self.json(record, epochs, snapshots, now: now) + "\n")
+            writeStdout(Self.json(record, epochs, snapshots, lineage: lineage, now: now) + "\n")
         } else {
-            writeStdout(Self.text(record, epochs, snapshots, now: now, style: Style.forStdout(), charts: !noChart))
+            writeStdout(Self.text(record, epochs, snapshots, lineage: lineage, now: now, style: Style.forStdout(), charts: !noChart))
         }
     }
 
@@ -62,8 +61,9 @@ struct Show: ParsableCommand {
         return parts.isEmpty ? nil : parts.joined(separator: " ← ")
     }
 
-    static func text(_ r: RunRecord, _ epochs: [EpochRecord], _ snapshots: [SnapshotInfo], now: Date,
-                     style: Style, charts: Bool) -> String {
+    /// `lineage`: see `lineage(of:in:)`.
+    static func text(_ r: RunRecord, _ epochs: [EpochRecord], _ snapshots: [SnapshotInfo], lineage: String? = nil,
+                     now: Date, style: Style, charts: Bool) -> String {
         var out = style.bold("Run \(r.id)") + "  " + style.apply(Style.statusKind(r.status), r.status.rawValue)
         if let label = r.label { out += "  " + style.bold(label) }
         out += "\n"
@@ -92,7 +92,7 @@ struct Show: ParsableCommand {
             fields.append(("best test acc", "\(Fmt.metric(best)) at epoch \(epoch)"))
         }
         fields.append(("best weights", bestWeights(r, snapshots)))
-        if let lineage = r.hyperparameters["lineage"] { fields.append(("started from", lineage)) }
+        if let lineage { fields.append(("started from", lineage)) }
         let width = fields.map(\.0.count).max() ?? 0
         for (k, v) in fields { out += "  " + k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v + "\n" }
         if let notes = r.notes, !notes.isEmpty {
@@ -175,8 +175,10 @@ struct Show: ParsableCommand {
         ]
     }
 
-    static func json(_ r: RunRecord, _ epochs: [EpochRecord], _ snapshots: [SnapshotInfo], now: Date) -> String {
+    static func json(_ r: RunRecord, _ epochs: [EpochRecord], _ snapshots: [SnapshotInfo], lineage: String? = nil,
+                     now: Date) -> String {
         var pairs = runJSON(r, now: now)
+        if let lineage { pairs.append(("started_from", JSON.str(lineage))) }
         pairs.append(("best_weights_epoch", JSON.int(snapshots.first { $0.kind == .best }?.epoch)))
         pairs.append(("snapshots", JSON.array(snapshots.map { s in
             JSON.object([("kind", JSON.str(s.kind.rawValue)), ("epoch", "\(s.epoch)"), ("bytes", "\(s.byteCount)"),

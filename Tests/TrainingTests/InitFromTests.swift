@@ -38,6 +38,10 @@ final class InitFromTests: XCTestCase {
         let show = try runCLI(["show", "2", "--db", db.path], in: dir, executable: runs)
         XCTAssertEqual(show.status, 0, show.stderr)
         XCTAssertTrue(show.stdout.contains("started from    run 1 (final weights of epoch 2)"), show.stdout)
+        XCTAssertFalse(show.stdout.contains("lineage"), "the lineage is not a hyperparameter")
+        let json = try runCLI(["show", "2", "--db", db.path, "--format", "json"], in: dir, executable: runs)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["started_from"] as? String, "run 1 (final weights of epoch 2)")
     }
 
     func testBadParentsAreRefusedBeforeAnythingIsRecorded() throws {
