@@ -84,19 +84,25 @@ enum HDF5 {
     /// or nil when HDF5 cannot read the group's metadata (its error stack is then left for
     /// `HDF5.error`).
     static func rootNames(_ file: hid_t) -> [String]? {
+        guard let names = linkNames(file) else { return nil }  // the error stack stays for `HDF5.error`
+        _ = H5Eclear2(chdf5_e_default())
+        return names
+    }
+
+    /// Names of the links in an open group (or file: its root group), sorted; nil when HDF5 cannot
+    /// read the group's metadata.
+    static func linkNames(_ group: hid_t) -> [String]? {
         final class Collector { var names: [String] = [] }
         let collector = Collector()
         let unmanaged = Unmanaged.passRetained(collector)
         defer { unmanaged.release() }
         var index: hsize_t = 0
-        let status = H5Literate(file, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, clientData in
+        let status = H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, clientData in
             guard let name, let clientData else { return 0 }
             Unmanaged<Collector>.fromOpaque(clientData).takeUnretainedValue().names.append(String(cString: name))
             return 0
         }, unmanaged.toOpaque())
-        if status < 0 { return nil }  // the error stack stays for `HDF5.error`
-        _ = H5Eclear2(chdf5_e_default())
-        return collector.names.sorted()
+        return status < 0 ? nil : collector.names.sorted()
     }
 
     /// Whether the root group has a link called `name`. A file whose superblock opens but whose

@@ -81,21 +81,13 @@ public final class HDF5Reader {
     /// Names of the links in group `group`, sorted.
     public func children(_ group: String) throws -> [String] {
         try HDF5.locked {
-            final class Collector { var names: [String] = [] }
-            let collector = Collector()
-            let unmanaged = Unmanaged.passRetained(collector)
-            defer { unmanaged.release() }
             let gid = H5Gopen2(fid, Self.normalized(group), chdf5_p_default())
             guard gid >= 0 else { throw HDF5.error("\(path): cannot open group '\(Self.normalized(group))'") }
             defer { _ = H5Gclose(gid) }
-            var index: hsize_t = 0
-            let status = H5Literate(gid, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, clientData in
-                guard let name, let clientData else { return 0 }
-                Unmanaged<Collector>.fromOpaque(clientData).takeUnretainedValue().names.append(String(cString: name))
-                return 0
-            }, unmanaged.toOpaque())
-            guard status >= 0 else { throw HDF5.error("\(path): damaged HDF5 metadata, cannot list group '\(Self.normalized(group))'") }
-            return collector.names.sorted()
+            guard let names = HDF5.linkNames(gid) else {
+                throw HDF5.error("\(path): damaged HDF5 metadata, cannot list group '\(Self.normalized(group))'")
+            }
+            return names
         }
     }
 
