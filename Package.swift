@@ -3,8 +3,18 @@ import PackageDescription
 
 // Release builds of the numeric code drop overflow and exclusivity checks: the kernels index raw
 // arena buffers whose bounds the generator has already proven from literal shapes.
+//
+// They are compiled for the CPU that builds them (`-target-cpu native`), which makes a binary that
+// may die with SIGILL on an older CPU. RESNET_TARGET_CPU picks another LLVM CPU for a portable
+// build: `RESNET_TARGET_CPU=x86-64-v3 swift build -c release` (AVX2/FMA, Haswell and Zen and
+// later) or `x86-64-v2` (SSE4.2, any x86-64 of the last 15 years). OpenBLAS chooses its own
+// kernels at run time either way, so the GEMMs are unaffected; only our kernels change.
+let targetCPU = Context.environment["RESNET_TARGET_CPU"].flatMap { $0.isEmpty ? nil : $0 } ?? "native"
 let numericSettings: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked", "-target-cpu", "native"], .when(configuration: .release)),
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked", "-target-cpu", targetCPU], .when(configuration: .release)),
+    // So that `resnet-run bench` can say which build it measured (Kernels' `BuildInfo`).
+    .define("RESNET_TARGET_CPU_" + String(targetCPU.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }),
+            .when(configuration: .release)),
 ]
 
 let package = Package(
@@ -33,9 +43,10 @@ let package = Package(
 
         // Description → NetSpec → emitter → generated model → kernels.
         .target(name: "NetSpec", dependencies: ["Digest"]),
-        .target(name: "NetEmit", dependencies: ["NetSpec"]),
+        .target(name: "LayerGeometry"),
+        .target(name: "NetEmit", dependencies: ["NetSpec", "LayerGeometry"]),
         .executableTarget(name: "netgen", dependencies: ["NetEmit", "NetSpec"]),
-        .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: numericSettings),
+        .target(name: "Kernels", dependencies: ["CBLAS", "LayerGeometry"], swiftSettings: numericSettings),
         .target(name: "Models", dependencies: ["Kernels"], swiftSettings: numericSettings,
                 plugins: ["ModelCodegen"]),
         .plugin(name: "ModelCodegen", capability: .buildTool(), dependencies: ["netgen"]),
@@ -62,7 +73,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "DigestTests", dependencies: ["Digest"]),
-        .testTarget(name: "NetSpecTests", dependencies: ["NetSpec", "NetEmit", "netgen"]),
+        .testTarget(name: "NetSpecTests", dependencies: ["NetSpec", "NetEmit", "LayerGeometry", "netgen"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "ModelTests", dependencies: ["Models", "Kernels", "AllocCounter"],
                     resources: [.copy("Fixtures")]),

@@ -12,3 +12,6 @@ func modelDescriptions(in target: SourceModuleTarget) -> [URL] {
 func generatedFileName(for description: URL) -> String {
     description.deletingPathExtension().lastPathComponent + ".swift"
 }
+
+/// The registry of every model of a target (must match `Emitter.emitRegistry`).
+let registryFileName = "ModelRegistry.swift"

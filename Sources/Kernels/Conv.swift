@@ -7,32 +7,6 @@
 ///     forward   y[M, Cout]  = col[M, K] · W[K, Cout] + b        M = n·OH·OW, K = KH·KW·Cin
 ///     backward  dW[K, Cout] = colᵀ · dy ;  db = Σ_rows dy ;  dcol = dy · Wᵀ → col2im → dx
 
-/// Literal geometry of one convolution, written by the generator.
-public struct ConvGeometry: Sendable {
-    public var inH: Int, inW: Int, inC: Int
-    public var outH: Int, outW: Int, outC: Int
-    public var kH: Int, kW: Int, strideH: Int, strideW: Int
-    /// Zero padding before the first row/column; padding after the last is implied by out sizes.
-    public var padTop: Int, padLeft: Int
-
-    @inlinable
-    public init(inH: Int, inW: Int, inC: Int, outH: Int, outW: Int, outC: Int,
-                kH: Int, kW: Int, strideH: Int, strideW: Int, padTop: Int, padLeft: Int) {
-        self.inH = inH; self.inW = inW; self.inC = inC
-        self.outH = outH; self.outW = outW; self.outC = outC
-        self.kH = kH; self.kW = kW; self.strideH = strideH; self.strideW = strideW
-        self.padTop = padTop; self.padLeft = padLeft
-    }
-
-    @inlinable public var patch: Int { kH * kW * inC }
-    @inlinable public var isPointwise: Bool {
-        kH == 1 && kW == 1 && strideH == 1 && strideW == 1 && padTop == 0 && padLeft == 0
-            && inH == outH && inW == outW
-    }
-    /// Elements of im2col workspace per sample.
-    @inlinable public var columnElementsPerSample: Int { outH * outW * patch }
-}
-
 /// Gathers input patches into rows of `col` ([n·OH·OW, KH·KW·Cin]), samples in parallel.
 @inlinable
 public func im2col<T: NetScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<T>, count n: Int,

@@ -34,6 +34,8 @@ public func batchCountOutOfRange(_ count: Int, capacity: Int, model: String) -> 
 
 public protocol GeneratedModel: AnyObject {
     associatedtype Scalar: NetScalar
+    /// The inference-only type generated from the same description.
+    associatedtype Inference: InferenceModel where Inference.Scalar == Scalar
 
     static var modelName: String { get }
     static var descriptionSHA256: String { get }
@@ -57,6 +59,8 @@ public protocol GeneratedModel: AnyObject {
     init(seed: UInt64, threads: Int)
 
     var arena: Arena { get }
+    /// The model's kernel threads.
+    var pool: ThreadPool { get }
     /// [capacity, H, W, C] input batch, written by the caller before `forward`.
     var input: UnsafeMutablePointer<Scalar> { get }
     /// [capacity, H, W, C] gradient of the loss w.r.t. the input (filled when asked for).
@@ -100,6 +104,13 @@ extension GeneratedModel {
 
     public static func tensor(named name: String) -> TensorInfo? { tensors.first { $0.name == name } }
 
+    /// The inference type with this model's current weights (batch norm folded), sharing its threads.
+    public func makeInference() -> Inference {
+        let inference = Inference(pool: pool)
+        inference.load(parameters: parameters)
+        return inference
+    }
+
     /// Inference: runs the network in inference mode (moving BN statistics) over `count` samples
     /// of `input` and returns their class probabilities, [count, classes], a view of the arena.
     @discardableResult
@@ -115,5 +126,58 @@ extension GeneratedModel {
 
     public func adamStep(learningRate: Double) {
         adamStep(learningRate: learningRate, beta1: 0.9, beta2: 0.999, epsilon: 1e-7)
+    }
+}
+
+/// What every generated inference type offers: the training type's network for prediction only,
+/// lowered by the inference plan (batch norm folded into the convolutions, residual adds and ReLUs
+/// fused into their output pass, activations in a few reused slots, no gradients or Adam moments).
+public protocol InferenceModel: AnyObject {
+    associatedtype Scalar: NetScalar
+
+    static var modelName: String { get }
+    static var inputHeight: Int { get }
+    static var inputWidth: Int { get }
+    static var inputChannels: Int { get }
+    static var classes: Int { get }
+    static var capacity: Int { get }
+    /// Size of the training parameter block that `loadParameters` takes.
+    static var parameterCount: Int { get }
+    static var arenaBytes: Int { get }
+
+    /// Allocates the arena; kernels run on `pool` (which a training model may share).
+    init(pool: ThreadPool)
+
+    var arena: Arena { get }
+    var input: UnsafeMutablePointer<Scalar> { get }
+    var logits: UnsafeMutablePointer<Scalar> { get }
+    var probabilities: UnsafeMutablePointer<Scalar> { get }
+
+    /// `fill` writes a training parameter block (the training type's `parameters` layout, all
+    /// `parameterCount` values); then batch norm is folded in place. Allocates nothing.
+    func loadParameters(_ fill: (UnsafeMutablePointer<Scalar>) throws -> Void) rethrows
+    /// Runs the network over `count` samples of `input`: logits and probabilities.
+    func forward(count: Int)
+}
+
+extension InferenceModel {
+    /// An inference model with its own pool of `threads` kernel threads.
+    public init(threads: Int) { self.init(pool: ThreadPool(threads: threads)) }
+
+    /// Copies and folds a training parameter block.
+    public func load(parameters: UnsafePointer<Scalar>) {
+        loadParameters { $0.update(from: parameters, count: Self.parameterCount) }
+    }
+
+    /// Class probabilities of `count` samples of `input`, [count, classes], a view of the arena.
+    @discardableResult
+    public func predict(count: Int) -> UnsafeMutableBufferPointer<Scalar> {
+        forward(count: count)
+        return UnsafeMutableBufferPointer(start: probabilities, count: count * Self.classes)
+    }
+
+    /// Loss and accuracy count of the last forward's logits against one-hot labels.
+    public func evaluate(labels: UnsafePointer<Scalar>, count: Int) -> (loss: Double, correct: Int) {
+        crossEntropy(logits: logits, labels: labels, count: count, classes: Self.classes)
     }
 }

@@ -2,17 +2,6 @@
 /// offset within the sample) for its backward; overlapping windows scatter-add correctly.
 /// Samples run in parallel (their outputs and input gradients are disjoint).
 
-public struct PoolGeometry: Sendable {
-    public var inH: Int, inW: Int, channels: Int, outH: Int, outW: Int
-    public var poolH: Int, poolW: Int, strideH: Int, strideW: Int
-
-    @inlinable
-    public init(inH: Int, inW: Int, channels: Int, outH: Int, outW: Int, poolH: Int, poolW: Int, strideH: Int, strideW: Int) {
-        self.inH = inH; self.inW = inW; self.channels = channels; self.outH = outH; self.outW = outW
-        self.poolH = poolH; self.poolW = poolW; self.strideH = strideH; self.strideW = strideW
-    }
-}
-
 @inlinable
 public func maxPool<T: NetScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, argmax: UnsafeMutablePointer<Int32>,
                                   count n: Int, _ g: PoolGeometry, pool: ThreadPool = .serial) {

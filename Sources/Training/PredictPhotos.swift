@@ -86,8 +86,7 @@ extension StoredRun {
         }
 
         func opened<M: GeneratedModelType>(_: M.Type) throws -> (WeightsUsed, Double) {
-            let model = M(seed: 0, threads: threads)
-            let epoch = try Weights.loadParameters(into: model, store: store, run: record, kind: kind)
+            let (model, epoch) = try Weights.loadInference(M.self, store: store, run: record, kind: kind, threads: threads)
             let size = M.inputHeight * M.inputWidth * M.inputChannels
             let t1 = monotonicSeconds()
             var start = 0
@@ -98,7 +97,7 @@ extension StoredRun {
                     guard case .success(let pixels) = decoded[good[start + r]]! else { continue }
                     for j in 0..<size { input[r * size + j] = M.Scalar(pixels[j]) }
                 }
-                model.forward(count: n, training: false)
+                model.forward(count: n)
                 for r in 0..<n {
                     results[good[start + r]].probabilities = (0..<M.classes).map { Double(model.probabilities[r * M.classes + $0]) }
                 }

@@ -69,12 +69,16 @@ final class Trainer<M: GeneratedModelType> {
 
     let order: UnsafeMutablePointer<Int>
     let loader = BatchLoader<M>()
+    /// The test set runs through the inference plan (batch norm folded, fused epilogues): the
+    /// epoch's weights are copied and folded into it before each evaluation, on the same threads.
+    let inference: M.Inference
     let parameterManifest = Weights.parameterManifest(M.self)
 
     init(model: M, data: LoadedData, hyperparameters: Hyperparameters, store: RunStore, run: Int64,
          progress: ProgressPrinter, allocationCounter: (() -> Int)?, stopAfterEpochs: Int?, failAfterEpochs: Int?,
          checkpointEvery: Int, keepCheckpoint: Bool) throws {
         self.model = model
+        self.inference = M.Inference(pool: model.pool)
         self.data = data
         self.hp = hyperparameters
         self.store = store
@@ -218,7 +222,7 @@ final class Trainer<M: GeneratedModelType> {
                         }
                         let n = min(batch, train.count - step * batch)
                         let c0 = monotonicSeconds()
-                        loader.fill(model, images: images, classes: classes, order: order, start: step * batch, count: n)
+                        loader.fill(model.input, images: images, classes: classes, order: order, start: step * batch, count: n)
                         copySeconds += monotonicSeconds() - c0
                         model.forward(count: n, training: true)
                         let (loss, right) = model.backward(labels: loader.labels, count: n, inputGradient: false)
@@ -241,7 +245,8 @@ final class Trainer<M: GeneratedModelType> {
                         return divergence("a parameter became NaN or infinite", epoch: epoch)
                     }
                     let e0 = monotonicSeconds()
-                    let test = evaluateModel(model, on: data.test, loader: loader)
+                    inference.load(parameters: model.parameters)
+                    let test = evaluateModel(inference, on: data.test, loader: loader)
                     let evalSeconds = monotonicSeconds() - e0
                     if !test.loss.isFinite {
                         progress.interruptedMidEpoch()

@@ -70,6 +70,34 @@ public enum Weights {
         }
         return info.epoch
     }
+
+    /// An inference model (batch norm folded) with the parameters of snapshot `kind` of `run`, and
+    /// the snapshot's epoch. A final/best snapshot streams straight into the inference model's
+    /// parameter block (no training arena); a checkpoint goes through a training model first.
+    public static func loadInference<M: GeneratedModelType>(_: M.Type, store: RunStore, run: RunRecord,
+                                                            kind: SnapshotKind, threads: Int) throws -> (M.Inference, epoch: Int) {
+        if kind == .checkpoint {
+            let model = M(seed: 0, threads: threads)
+            let epoch = try loadParameters(into: model, store: store, run: run, kind: kind)
+            let inference = M.Inference(threads: threads)
+            inference.load(parameters: model.parameters)
+            return (inference, epoch)
+        }
+        try checkCompatible(M.self, run: run)
+        let all = try store.snapshots(run: run.id)
+        guard let info = all.first(where: { $0.kind == kind }) else {
+            throw RunStoreError.missingSnapshot(run: run.id, kind: kind.rawValue, available: all.map(\.kind.rawValue))
+        }
+        guard info.tensors == parameterManifest(M.self) else {
+            throw TrainingError("snapshot '\(kind.rawValue)' of run \(run.id) has a tensor manifest that does not match \(M.registryName) (\(info.tensors.count) tensors, expected \(M.tensors.count))")
+        }
+        let inference = M.Inference(threads: threads)
+        try inference.loadParameters { parameters in
+            try store.loadSnapshot(run: run.id, kind: kind, into: UnsafeMutableRawBufferPointer(
+                start: UnsafeMutableRawPointer(parameters), count: M.parameterCount * MemoryLayout<M.Scalar>.stride))
+        }
+        return (inference, info.epoch)
+    }
 }
 
 /// Copies images into a model's input and one-hot labels into a buffer allocated once.
@@ -87,9 +115,8 @@ final class BatchLoader<M: GeneratedModelType> {
     /// Rows `0..<n` of the batch: image `order[start + r]` of `images`/`classes` (or `start + r` when
     /// `order` is nil). Float → `M.Scalar`; a plain memcpy when they are the same type.
     @inline(__always)
-    func fill(_ model: M, images: UnsafePointer<Float>, classes: UnsafePointer<Int32>,
+    func fill(_ input: UnsafeMutablePointer<M.Scalar>, images: UnsafePointer<Float>, classes: UnsafePointer<Int32>,
               order: UnsafePointer<Int>?, start: Int, count n: Int) {
-        let input = model.input
         let size = imageSize
         let k = M.classes
         labels.update(repeating: 0, count: n * k)
@@ -119,7 +146,7 @@ public struct EvaluationResult: Sendable, Equatable {
     public var confusion: [[Int]] = []
 }
 
-func evaluateModel<M: GeneratedModelType>(_ model: M, on set: ImageDataset, loader: BatchLoader<M>,
+func evaluateModel<M: GeneratedModelType>(_ model: M.Inference, on set: ImageDataset, loader: BatchLoader<M>,
                                           confusion wantConfusion: Bool = false) -> EvaluationResult {
     var lossSum = 0.0, correct = 0
     var confusion = wantConfusion ? [[Int]](repeating: [Int](repeating: 0, count: M.classes), count: M.classes) : []
@@ -128,8 +155,8 @@ func evaluateModel<M: GeneratedModelType>(_ model: M, on set: ImageDataset, load
             var start = 0
             while start < set.count {
                 let n = min(M.capacity, set.count - start)
-                loader.fill(model, images: images.baseAddress!, classes: classes.baseAddress!, order: nil, start: start, count: n)
-                model.forward(count: n, training: false)
+                loader.fill(model.input, images: images.baseAddress!, classes: classes.baseAddress!, order: nil, start: start, count: n)
+                model.forward(count: n)
                 let r = model.evaluate(labels: loader.labels, count: n)
                 lossSum += r.loss * Double(n)
                 correct += r.correct
@@ -217,8 +244,7 @@ public enum StoredRun {
         let set = try testSet(path: data, record: record, shape: ModelShape(type))
         let kind = try kind ?? Weights.defaultKind(store: store, run: id)
         func opened<M: GeneratedModelType>(_: M.Type) throws -> (WeightsUsed, EvaluationResult) {
-            let model = M(seed: 0, threads: threads)
-            let epoch = try Weights.loadParameters(into: model, store: store, run: record, kind: kind)
+            let (model, epoch) = try Weights.loadInference(M.self, store: store, run: record, kind: kind, threads: threads)
             let result = evaluateModel(model, on: set, loader: BatchLoader<M>(), confusion: true)
             return (WeightsUsed(run: id, model: M.registryName, kind: kind, epoch: epoch,
                                 classNames: ClassNames.recorded(record.hyperparameters).flatMap { $0.count == M.classes ? $0 : nil }), result)
@@ -237,15 +263,14 @@ public enum StoredRun {
         }
         let kind = try kind ?? Weights.defaultKind(store: store, run: id)
         func opened<M: GeneratedModelType>(_: M.Type) throws -> (WeightsUsed, [Double]) {
-            let model = M(seed: 0, threads: threads)
-            let epoch = try Weights.loadParameters(into: model, store: store, run: record, kind: kind)
+            let (model, epoch) = try Weights.loadInference(M.self, store: store, run: record, kind: kind, threads: threads)
             let loader = BatchLoader<M>()
             set.images.withUnsafeBufferPointer { images in
                 set.labels.withUnsafeBufferPointer { classes in
-                    loader.fill(model, images: images.baseAddress!, classes: classes.baseAddress!, order: nil, start: index, count: 1)
+                    loader.fill(model.input, images: images.baseAddress!, classes: classes.baseAddress!, order: nil, start: index, count: 1)
                 }
             }
-            model.forward(count: 1, training: false)
+            model.forward(count: 1)
             let p = (0..<M.classes).map { Double(model.probabilities[$0]) }
             return (WeightsUsed(run: id, model: M.registryName, kind: kind, epoch: epoch), p)
         }

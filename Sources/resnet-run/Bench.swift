@@ -23,6 +23,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed inference batches.") var inferenceBatches = 5
     @Option(help: "Kernel threads (default: all cores).") var threads: Int?
     @Flag(help: "Skip the sgemm peak measurement.") var skipGemm = false
+    @Flag(help: """
+        Exit 1 (after printing the JSON) when a timed training step or inference call allocated heap \
+        memory, or when the allocation counter is not active (CI's allocation guard; release builds only).
+        """)
+    var failOnAllocation = false
 
     func run() throws {
         let type = try modelType(named: model)
@@ -40,6 +45,22 @@ struct Bench: ParsableCommand {
         }
         let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: data, as: UTF8.self))
+        if failOnAllocation {
+            let train = report["heap_allocations_per_train_step"] as? Double ?? .nan
+            let inference = report["heap_allocations_per_inference_call"] as? Double ?? .nan
+            if report["allocation_counter_active"] as? Bool != true {
+                try Self.fail("--fail-on-allocation: the allocation counter is not active in this binary (build with -c release)")
+            }
+            if !(train == 0 && inference == 0) {
+                try Self.fail("--fail-on-allocation: \(model) allocated \(train) times per training step and \(inference) times per inference call; expected 0")
+            }
+        }
+    }
+
+    /// A benchmark that ran but failed its guard: the JSON is already printed; one line, exit 1.
+    static func fail(_ message: String) throws -> Never {
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        throw ExitCode(1)
     }
 
     static func now() -> Double {
@@ -88,19 +109,29 @@ struct Bench: ParsableCommand {
         let median = sorted[sorted.count / 2]
         let mean = times.reduce(0, +) / Double(times.count)
 
-        // Inference throughput at the batch size, latency at batch 1.
-        model.forward(count: batch, training: false)
-        let t0 = Self.now()
-        for _ in 0..<inferenceBatches { model.forward(count: batch, training: false) }
+        // Inference: the generated inference type (batch norm folded, fused epilogues) with these
+        // weights, throughput at the batch size and latency at batch 1; the training graph's
+        // inference mode beside it, and how far apart their probabilities are.
+        let inference = model.makeInference()
+        inference.input.update(from: model.input, count: M.capacity * elements)
+        inference.forward(count: batch)
+        let inferenceAllocationsBefore = alloc_counter_allocations()
+        var t0 = Self.now()
+        for _ in 0..<inferenceBatches { inference.forward(count: batch) }
         let inferenceSeconds = (Self.now() - t0) / Double(inferenceBatches)
-        var latencies: [Double] = []
-        model.forward(count: 1, training: false)
-        for _ in 0..<max(inferenceBatches, 10) {
-            let t = Self.now()
-            model.forward(count: 1, training: false)
-            latencies.append(Self.now() - t)
+        let inferenceAllocations = Double(alloc_counter_allocations() - inferenceAllocationsBefore) / Double(inferenceBatches)
+        let latencies = Self.latencies(max(inferenceBatches, 10)) { inference.forward(count: 1) }
+
+        model.forward(count: batch, training: false)
+        var difference = 0.0
+        inference.forward(count: batch)
+        for i in 0..<(batch * M.classes) {
+            difference = max(difference, abs(Double(model.probabilities[i]) - Double(inference.probabilities[i])))
         }
-        latencies.sort()
+        t0 = Self.now()
+        for _ in 0..<inferenceBatches { model.forward(count: batch, training: false) }
+        let graphSeconds = (Self.now() - t0) / Double(inferenceBatches)
+        let graphLatencies = Self.latencies(max(inferenceBatches, 10)) { model.forward(count: 1, training: false) }
 
         let trainFLOPs = Double(3 * M.forwardFLOPsPerSample * batch)
         let epochImages = 1080
@@ -120,12 +151,31 @@ struct Bench: ParsableCommand {
             "train_gflops": Self.round(trainFLOPs / median / 1e9, 2),
             "inference_images_per_second": Self.round(Double(batch) / inferenceSeconds, 2),
             "inference_batch1_ms_median": Self.round(latencies[latencies.count / 2] * 1000, 3),
+            "inference_batch1_ms_min": Self.round(latencies[0] * 1000, 3),
+            "training_graph_inference_images_per_second": Self.round(Double(batch) / graphSeconds, 2),
+            "training_graph_inference_batch1_ms_median": Self.round(graphLatencies[graphLatencies.count / 2] * 1000, 3),
+            "inference_max_probability_difference_vs_training_graph": difference,
+            "inference_arena_bytes": M.Inference.arenaBytes,
             "heap_allocations_per_train_step": allocationsPerStep,
+            "heap_allocations_per_inference_call": inferenceAllocations,
+            "build_target_cpu": BuildInfo.targetCPU,
             "allocation_counter_active": alloc_counter_active() != 0,
             "peak_rss_bytes": Self.peakRSSBytes(),
             "arena_bytes": M.arenaBytes,
             "parameters": M.parameterCount,
         ]
+    }
+
+    /// Sorted wall times of `count` calls (after one untimed call); the array is allocated before timing.
+    static func latencies(_ count: Int, _ body: () -> Void) -> [Double] {
+        var times = [Double](repeating: 0, count: count)
+        body()
+        for i in times.indices {
+            let t = now()
+            body()
+            times[i] = now() - t
+        }
+        return times.sorted()
     }
 
     /// Best sgemm rate on large square matrices: the ceiling for a GEMM-bound training step.
@@ -146,3 +196,4 @@ struct Bench: ParsableCommand {
         return round(best, 1)
     }
 }
+

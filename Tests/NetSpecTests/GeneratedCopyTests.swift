@@ -36,6 +36,21 @@ final class GeneratedCopyTests: XCTestCase {
         }
     }
 
+    /// The registry the build plugin generates from all descriptions is committed beside the models.
+    func testGeneratedRegistryIsIdenticalToFreshGeneratorOutput() throws {
+        let networks = try PackagePaths.descriptions().map { url in
+            try NetSpecLoader.load(text: try String(contentsOf: url, encoding: .utf8), file: url.path)
+        }
+        let registry = Emitter.emitRegistry(networks)
+        XCTAssertEqual(registry.fileName, "ModelRegistry.swift")
+        let committed = try? String(contentsOf: PackagePaths.generated.appendingPathComponent(registry.fileName), encoding: .utf8)
+        XCTAssertEqual(committed, registry.contents, "Generated/ModelRegistry.swift is stale; \(Self.refresh)")
+        for type in ["ResNet50Imagenet", "ResNet50Signs", "TinyF32", "TinyF64"] {
+            XCTAssertTrue(registry.contents.contains("        \(type).self,\n"), type)
+            XCTAssertTrue(registry.contents.contains("extension \(type): GeneratedModelType {}\n"), type)
+        }
+    }
+
     /// Release builds of the model use -Ounchecked, which removes `precondition`: the batch-count
     /// guard at the public entry points must be an explicit branch into a trap.
     func testBatchCountGuardSurvivesUncheckedBuilds() throws {

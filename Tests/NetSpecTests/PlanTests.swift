@@ -1,4 +1,5 @@
 import Foundation
+import LayerGeometry
 import NetEmit
 @testable import NetSpec
 import XCTest
@@ -22,7 +23,7 @@ final class PlanTests: XCTestCase {
             let producer = layers[r].inputs[0]
             XCTAssertTrue(plan.fusedRelu.contains(producer), "\(layers[r].name) not fused into \(layers[producer].name)")
             XCTAssertEqual(plan.valueOf[r], producer, layers[r].name)
-            XCTAssertFalse(plan.steps.contains(r), "\(layers[r].name) runs a kernel")
+            XCTAssertFalse(plan.stepLayers.contains(r), "\(layers[r].name) runs a kernel")
         }
         let fusedKinds = Set(plan.fusedRelu.map { layers[$0].kind.kerasClass })
         XCTAssertEqual(fusedKinds, ["BatchNormalization", "Add"])
@@ -31,9 +32,9 @@ final class PlanTests: XCTestCase {
         // Flatten is a view of the average pool's output: no step, no buffer.
         let flatten = try XCTUnwrap(layers.indices.first { layers[$0].kind == .flatten })
         XCTAssertEqual(plan.valueOf[flatten], layers[flatten].inputs[0])
-        XCTAssertFalse(plan.steps.contains(flatten))
-        XCTAssertNil(plan.offsets["a_flatten"])
-        XCTAssertNotNil(plan.offsets["a_avg_pool"])
+        XCTAssertFalse(plan.stepLayers.contains(flatten))
+        XCTAssertNil(plan.regions.first { $0.name == "a_flatten" })
+        XCTAssertNotNil(plan.regions.first { $0.name == "a_avg_pool" })
         XCTAssertTrue(plan.regions.allSatisfy { !$0.name.hasPrefix("a_activation") && !$0.name.hasPrefix("a_flatten") })
 
         // Parameters: trainable first, then the moving statistics; counts as Keras reports them.
@@ -42,8 +43,8 @@ final class PlanTests: XCTestCase {
         XCTAssertTrue(plan.tensors.prefix { $0.spec.trainable }.count == plan.tensors.filter(\.spec.trainable).count)
         var expectedOffset = 0
         for t in plan.tensors { XCTAssertEqual(t.offset, expectedOffset, t.spec.name); expectedOffset += t.spec.count }
-        XCTAssertEqual(plan.offsets["adamM"], plan.offsets["parameters"]! + plan.parameterCount * 4)
-        XCTAssertEqual(plan.offsets["adamV"], plan.offsets["adamM"]! + plan.trainableCount * 4)
+        XCTAssertEqual(plan.adamMOffset, plan.offset(of: .parameters) + plan.parameterCount * 4)
+        XCTAssertEqual(plan.adamVOffset, plan.adamMOffset + plan.trainableCount * 4)
 
         assertLayoutIsSound(plan)
         assertGradientSlotsNeverOverlap(plan)
@@ -90,7 +91,7 @@ final class PlanTests: XCTestCase {
             XCTAssertLessThanOrEqual(a.offset + a.bytes, b.offset, "\(name): \(a.name) overlaps \(b.name)", file: file, line: line)
         }
         let cap = plan.network.capacity, e = plan.scalarSize
-        for s in plan.steps where s != plan.finalLayer {
+        for s in plan.stepLayers where s != plan.finalLayer {
             let region = plan.regions.first { $0.name == "a_\(plan.identifier(s))" }
             XCTAssertEqual(region?.bytes, cap * plan.network.layers[s].elementCount * e,
                            "\(name): activation of \(plan.network.layers[s].name)", file: file, line: line)
@@ -108,14 +109,15 @@ final class PlanTests: XCTestCase {
     /// first contribution writes while later ones accumulate.
     func assertGradientSlotsNeverOverlap(_ plan: Plan, file: StaticString = #filePath, line: UInt = #line) {
         let layers = plan.network.layers
-        let reversed = Array(plan.steps.reversed())
+        let reversed = Array(plan.stepLayers.reversed())
+        let modes = Self.gradientModes(plan)
         var start: [Int: Int] = [:]
         var firstWrite: Set<Int> = []
         for (t, s) in reversed.enumerated() {
             for (position, input) in layers[s].inputs.enumerated() {
                 let x = plan.valueOf[input]
                 guard plan.need[x] != .never else { continue }
-                let accumulates = plan.accumulates.contains([s, position])
+                let accumulates = modes[[s, position]] == .accumulate
                 if firstWrite.contains(x) {
                     XCTAssertTrue(accumulates, "\(layers[s].name) must accumulate into d\(layers[x].name)", file: file, line: line)
                 } else {
@@ -142,7 +144,7 @@ final class PlanTests: XCTestCase {
         // Inputs an add hands its own gradient buffer to (no copy) share its slot by design: the
         // planner only does that when no later accumulation into one can clobber another's read.
         var aliasedBy: [Int: Int] = [:]
-        for pair in plan.aliasedInputs { aliasedBy[plan.valueOf[layers[pair[0]].inputs[pair[1]]]] = pair[0] }
+        for (pair, mode) in modes where mode == .aliased { aliasedBy[plan.valueOf[layers[pair[0]].inputs[pair[1]]]] = pair[0] }
         func related(_ a: Int, _ b: Int) -> Bool {
             if let s = aliasedBy[a], s == b || aliasedBy[b] == s { return true }
             if let s = aliasedBy[b], s == a { return true }
@@ -181,18 +183,134 @@ final class PlanTests: XCTestCase {
         let network = try NetSpecLoader.load(text: text, file: "t.arch")
         let plan = Plan(network: network, dtype: .float64)
         let index = Dictionary(uniqueKeysWithValues: network.layers.enumerated().map { ($0.element.name, $0.offset) })
-        XCTAssertTrue(plan.steps.contains(index["r1"]!))
-        XCTAssertTrue(plan.steps.contains(index["r2"]!))
-        XCTAssertFalse(plan.steps.contains(index["r3"]!))
+        XCTAssertTrue(plan.stepLayers.contains(index["r1"]!))
+        XCTAssertTrue(plan.stepLayers.contains(index["r2"]!))
+        XCTAssertFalse(plan.stepLayers.contains(index["r3"]!))
         XCTAssertEqual(plan.fusedRelu, [index["s"]!])
         XCTAssertEqual(plan.valueOf[index["flatten"]!], index["s"]!)
         assertLayoutIsSound(plan)
         assertGradientSlotsNeverOverlap(plan)
         // dB1 receives two contributions (from r2's backward and from the add): one writes, one accumulates.
         let b1 = index["b1"]!
-        let contributions = plan.steps.flatMap { s in network.layers[s].inputs.enumerated().compactMap { $0.element == b1 ? [s, $0.offset] : nil } }
+        let contributions = plan.stepLayers.flatMap { s in network.layers[s].inputs.enumerated().compactMap { $0.element == b1 ? [s, $0.offset] : nil } }
         XCTAssertEqual(contributions.count, 2)
-        XCTAssertEqual(contributions.filter { plan.accumulates.contains($0) }.count, 1)
+        let modes = Self.gradientModes(plan)
+        XCTAssertEqual(contributions.compactMap { modes[$0] }.sorted { "\($0)" < "\($1)" }, [.accumulate, .write])
+    }
+
+    /// (layer, input position) → how its backward step delivers that input's gradient.
+    static func gradientModes(_ plan: Plan) -> [[Int]: GradientMode] {
+        var modes: [[Int]: GradientMode] = [:]
+        for b in plan.backward {
+            for (position, target) in b.inputGradients.enumerated() { if let target { modes[[b.step.layer, position]] = target.mode } }
+        }
+        return modes
+    }
+
+    // MARK: the plan as data
+
+    func testTinyBackwardStepsAsValues() throws {
+        let network = try loadModel("tiny")
+        let plan = Plan(network: network, dtype: .float64)
+        let index = Dictionary(uniqueKeysWithValues: network.layers.enumerated().map { ($0.element.name, $0.offset) })
+        // Backward runs the kernel steps in reverse; the head first, writing the average pool's gradient.
+        XCTAssertEqual(plan.backward.map(\.step.layer), plan.stepLayers.reversed().filter { plan.need[$0] != .never })
+        let head = try XCTUnwrap(plan.backward.first)
+        XCTAssertEqual(head.step.layer, index["fc6"])
+        XCTAssertEqual(head.outputGradient, .dLogits)
+        XCTAssertEqual(head.inputGradients.first??.mode, .write)
+        // The zero padding in front of conv1 only matters for the input gradient: guarded, last.
+        let pad = try XCTUnwrap(plan.backward.last)
+        XCTAssertEqual(pad.step.layer, index["zero_padding2d"])
+        XCTAssertTrue(pad.onlyForInputGradient)
+        XCTAssertEqual(pad.inputGradients, [GradientTarget(buffer: .inputGradient, mode: .write, onlyForInputGradient: true)])
+        // conv1 needs its weight gradient always, its input gradient only when asked.
+        let conv1 = try XCTUnwrap(plan.backward.first { $0.step.layer == index["conv1"] })
+        XCTAssertFalse(conv1.onlyForInputGradient)
+        XCTAssertEqual(conv1.inputGradients.first??.onlyForInputGradient, true)
+        // Identity block: the add hands its gradient to the branch (aliased, no copy); the block input
+        // receives a second contribution from the first convolution of the branch, which accumulates.
+        let add = try XCTUnwrap(plan.backward.first { $0.step.layer == index["add_1"] })
+        XCTAssertTrue(add.step.fusedRelu)
+        XCTAssertEqual(add.inputGradients.compactMap { $0?.mode }.filter { $0 == .aliased }.count, 1, "\(add)")
+        for target in add.inputGradients.compactMap({ $0 }) where target.mode == .aliased {
+            XCTAssertEqual(target.buffer, add.outputGradient)
+        }
+        // Every conv step carries the geometry the kernels take, with the description's padding.
+        let res2b = try XCTUnwrap(plan.forward.first { $0.layer == index["res2b_branch2b"] })
+        guard case let .conv(g, bias) = res2b.operation else { return XCTFail("\(res2b.operation)") }
+        XCTAssertTrue(bias)
+        XCTAssertEqual(g, ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0))
+    }
+
+    // MARK: inference plan
+
+    func testResNet50InferencePlanFoldsAndFuses() throws {
+        let network = try loadModel("resnet50-signs")
+        let training = Plan(network: network, dtype: .float32)
+        let plan = InferencePlan(network: network, dtype: .float32, parameterCount: training.parameterCount)
+        let layers = network.layers
+        func count(_ kind: String) -> Int { layers.filter { $0.kind.kerasClass == kind }.count }
+        // 53 convolutions (each with its batch norm, ReLU or residual add fused), max pool, avg pool, dense.
+        XCTAssertEqual(count("Conv2D"), 53)
+        XCTAssertEqual(plan.steps.count, 56)
+        XCTAssertEqual(plan.folds.count, 53)
+        var residuals = 0
+        for step in plan.steps {
+            if case let .conv(_, bias, residual, _) = step.operation {
+                guard case .foldedInto = bias else { return XCTFail("conv without folded BN: \(step.layers)") }
+                if residual { residuals += 1; XCTAssertEqual(step.inputs.count, 2) }
+                XCTAssertFalse(step.inputs.contains(step.output), "a step must not write a buffer it reads")
+            }
+        }
+        XCTAssertEqual(residuals, 16, "every residual add is fused into a convolution")
+        // The stem's zero padding became conv1's padding.
+        guard case let .conv(stem, _, _, relu) = plan.steps[0].operation else { return XCTFail() }
+        XCTAssertTrue(relu)
+        XCTAssertEqual(stem.inH, 64); XCTAssertEqual(stem.padTop, 3); XCTAssertEqual(stem.outH, 32)
+        XCTAssertEqual(plan.steps[0].inputs, [.input])
+        XCTAssertEqual(plan.steps.last?.output, .logits)
+        // Ping-pong: a handful of activation slots instead of one buffer per layer.
+        XCTAssertLessThanOrEqual(plan.slotCount, 4)
+        XCTAssertEqual(plan.slotElements, 65_536)
+        print("resnet50-signs inference arena: \(plan.arenaBytes) bytes, \(plan.slotCount) slots; training arena \(training.arenaBytes)")
+        XCTAssertLessThan(plan.arenaBytes, training.arenaBytes / 3)
+    }
+
+    /// Replays the inference schedule: every step reads its input layers' values from the buffer
+    /// their producing step wrote, and nothing overwrote that buffer in between.
+    func testInferenceSlotsNeverClobberALiveValue() throws {
+        for url in try PackagePaths.descriptions() {
+            let network = try NetSpecLoader.load(path: url.path)
+            for dtype in network.dtypes {
+                let training = Plan(network: network, dtype: dtype)
+                let plan = InferencePlan(network: network, dtype: dtype, parameterCount: training.parameterCount)
+                var stepOf: [Int: Int] = [:]
+                for (t, step) in plan.steps.enumerated() { for l in step.layers { stepOf[l] = t } }
+                func producer(_ layer: Int) -> Int? {
+                    var l = layer
+                    while case .flatten = network.layers[l].kind { l = network.layers[l].inputs[0] }
+                    return l == 0 ? nil : stepOf[l]
+                }
+                var lastWrite: [InferencePlan.Value: Int] = [:]
+                for (t, step) in plan.steps.enumerated() {
+                    XCTAssertEqual(step.inputs.count, step.inputLayers.count)
+                    for (value, layer) in zip(step.inputs, step.inputLayers) {
+                        guard let p = producer(layer) else { XCTAssertEqual(value, .input); continue }
+                        XCTAssertLessThan(p, t, "\(network.name): step \(t) reads a later step's output")
+                        XCTAssertEqual(value, plan.steps[p].output)
+                        XCTAssertEqual(lastWrite[value], p, "\(network.name): \(network.layers[layer].name)'s value in \(value) was overwritten before step \(t) read it")
+                    }
+                    XCTAssertFalse(step.inputs.contains(step.output))
+                    lastWrite[step.output] = t
+                }
+                XCTAssertEqual(plan.steps.last?.output, .logits, network.name)
+                // Every description layer is computed by exactly one step (flatten is a view).
+                let covered = plan.steps.flatMap(\.layers)
+                XCTAssertEqual(Set(covered).count, covered.count)
+                XCTAssertEqual(Set(covered), Set(network.layers.indices.dropFirst().filter { network.layers[$0].kind != .flatten }))
+            }
+        }
     }
 
     // MARK: summary

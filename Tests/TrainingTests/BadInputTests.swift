@@ -52,7 +52,7 @@ final class BadInputTests: XCTestCase {
                            message: "--batch-size: 9 is above what tiny is compiled for (capacity 8 set in tiny.arch)")
         try expectRejected(["--model", "resnet50-signs", "--batch-size", "64", "--db", db.path],
                            message: "--batch-size: 64 is above what resnet50-signs is compiled for (capacity 32 set in resnet50-signs.arch)")
-        try expectRejected(["--model", "resnet51", "--db", db.path], contains: ["--model: unknown model 'resnet51'; available: resnet50-signs"])
+        try expectRejected(["--model", "resnet51", "--db", db.path], contains: ["--model: unknown model 'resnet51'; available: resnet50-imagenet, resnet50-signs, tiny, tiny-float64"])
         try expectRejected(tinySynthetic + ["--threads", "0"], message: "--threads: 0 is not allowed; it must be at least 1")
         try expectRejected(tinySynthetic + ["--seed", "-1"], contains: ["--seed: '-1' is not a seed"])
     }
