@@ -677,6 +677,266 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
 
     /// Kernel threads, owned by the model: joined when the model is freed.
     public let pool: ThreadPool
+    /// Per-step timing for `bench --profile`; nil (one branch per step) otherwise.
+    public var profiler: StepProfiler?
+
+    /// Kernel steps in profiler order (forward, loss, backward, optimizer) with their FLOPs per sample.
+    public static let profiledSteps: [ProfiledStep] = [
+        ProfiledStep(layer: "zero_padding", kerasClass: "ZeroPadding2D", phase: .forward, flopsPerSample: 0),
+        ProfiledStep(layer: "conv1", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 236_027_904),
+        ProfiledStep(layer: "bn1", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 3_211_264),
+        ProfiledStep(layer: "max_pooling2d", kerasClass: "MaxPooling2D", phase: .forward, flopsPerSample: 1_742_400),
+        ProfiledStep(layer: "res2a_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 24_780_800),
+        ProfiledStep(layer: "bn2a_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res2a_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 223_027_200),
+        ProfiledStep(layer: "bn2a_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res2a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 99_123_200),
+        ProfiledStep(layer: "bn2a_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 3_097_600),
+        ProfiledStep(layer: "res2a_branch1", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 99_123_200),
+        ProfiledStep(layer: "bn2a_branch1", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 3_097_600),
+        ProfiledStep(layer: "add", kerasClass: "Add", phase: .forward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res2b_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 99_123_200),
+        ProfiledStep(layer: "bn2b_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res2b_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 223_027_200),
+        ProfiledStep(layer: "bn2b_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res2b_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 99_123_200),
+        ProfiledStep(layer: "bn2b_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 3_097_600),
+        ProfiledStep(layer: "add_1", kerasClass: "Add", phase: .forward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res2c_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 99_123_200),
+        ProfiledStep(layer: "bn2c_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res2c_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 223_027_200),
+        ProfiledStep(layer: "bn2c_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res2c_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 99_123_200),
+        ProfiledStep(layer: "bn2c_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 3_097_600),
+        ProfiledStep(layer: "add_2", kerasClass: "Add", phase: .forward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res3a_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 51_380_224),
+        ProfiledStep(layer: "bn3a_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3a_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_211_008),
+        ProfiledStep(layer: "bn3a_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn3a_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 1_605_632),
+        ProfiledStep(layer: "res3a_branch1", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn3a_branch1", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 1_605_632),
+        ProfiledStep(layer: "add_3", kerasClass: "Add", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3b_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn3b_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3b_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_211_008),
+        ProfiledStep(layer: "bn3b_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3b_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn3b_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 1_605_632),
+        ProfiledStep(layer: "add_4", kerasClass: "Add", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3c_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn3c_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3c_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_211_008),
+        ProfiledStep(layer: "bn3c_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3c_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn3c_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 1_605_632),
+        ProfiledStep(layer: "add_5", kerasClass: "Add", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3d_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn3d_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3d_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_211_008),
+        ProfiledStep(layer: "bn3d_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3d_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn3d_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 1_605_632),
+        ProfiledStep(layer: "add_6", kerasClass: "Add", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res4a_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 51_380_224),
+        ProfiledStep(layer: "bn4a_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4a_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_211_008),
+        ProfiledStep(layer: "bn4a_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn4a_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 802_816),
+        ProfiledStep(layer: "res4a_branch1", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn4a_branch1", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 802_816),
+        ProfiledStep(layer: "add_7", kerasClass: "Add", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4b_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn4b_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4b_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_211_008),
+        ProfiledStep(layer: "bn4b_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4b_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn4b_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 802_816),
+        ProfiledStep(layer: "add_8", kerasClass: "Add", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4c_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn4c_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4c_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_211_008),
+        ProfiledStep(layer: "bn4c_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4c_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn4c_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 802_816),
+        ProfiledStep(layer: "add_9", kerasClass: "Add", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4d_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn4d_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4d_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_211_008),
+        ProfiledStep(layer: "bn4d_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4d_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn4d_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 802_816),
+        ProfiledStep(layer: "add_10", kerasClass: "Add", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4e_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn4e_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4e_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_211_008),
+        ProfiledStep(layer: "bn4e_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4e_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn4e_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 802_816),
+        ProfiledStep(layer: "add_11", kerasClass: "Add", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4f_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn4f_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4f_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_211_008),
+        ProfiledStep(layer: "bn4f_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4f_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn4f_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 802_816),
+        ProfiledStep(layer: "add_12", kerasClass: "Add", phase: .forward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res5a_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 51_380_224),
+        ProfiledStep(layer: "bn5a_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "res5a_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_211_008),
+        ProfiledStep(layer: "bn5a_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "res5a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn5a_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res5a_branch1", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn5a_branch1", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "add_13", kerasClass: "Add", phase: .forward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "res5b_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn5b_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "res5b_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_211_008),
+        ProfiledStep(layer: "bn5b_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "res5b_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn5b_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "add_14", kerasClass: "Add", phase: .forward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "res5c_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn5c_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "res5c_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_211_008),
+        ProfiledStep(layer: "bn5c_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "res5c_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "bn5c_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "add_15", kerasClass: "Add", phase: .forward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "avg_pooling", kerasClass: "AveragePooling2D", phase: .forward, flopsPerSample: 73_728),
+        ProfiledStep(layer: "softmax", kerasClass: "Dense", phase: .forward, flopsPerSample: 36_864_000),
+        ProfiledStep(layer: "loss", kerasClass: "CategoricalCrossentropy", phase: .loss, flopsPerSample: 0),
+        ProfiledStep(layer: "softmax", kerasClass: "Dense", phase: .backward, flopsPerSample: 73_728_000),
+        ProfiledStep(layer: "avg_pooling", kerasClass: "AveragePooling2D", phase: .backward, flopsPerSample: 73_728),
+        ProfiledStep(layer: "add_15", kerasClass: "Add", phase: .backward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "bn5c_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res5c_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn5c_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "res5c_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 462_422_016),
+        ProfiledStep(layer: "bn5c_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "res5c_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "add_14", kerasClass: "Add", phase: .backward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "bn5b_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res5b_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn5b_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "res5b_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 462_422_016),
+        ProfiledStep(layer: "bn5b_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "res5b_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "add_13", kerasClass: "Add", phase: .backward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "bn5a_branch1", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res5a_branch1", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 411_041_792),
+        ProfiledStep(layer: "bn5a_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res5a_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn5a_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "res5a_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 462_422_016),
+        ProfiledStep(layer: "bn5a_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 100_352),
+        ProfiledStep(layer: "res5a_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "add_12", kerasClass: "Add", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "bn4f_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 802_816),
+        ProfiledStep(layer: "res4f_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn4f_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4f_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 462_422_016),
+        ProfiledStep(layer: "bn4f_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4f_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "add_11", kerasClass: "Add", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "bn4e_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 802_816),
+        ProfiledStep(layer: "res4e_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn4e_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4e_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 462_422_016),
+        ProfiledStep(layer: "bn4e_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4e_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "add_10", kerasClass: "Add", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "bn4d_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 802_816),
+        ProfiledStep(layer: "res4d_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn4d_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4d_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 462_422_016),
+        ProfiledStep(layer: "bn4d_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4d_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "add_9", kerasClass: "Add", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "bn4c_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 802_816),
+        ProfiledStep(layer: "res4c_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn4c_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4c_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 462_422_016),
+        ProfiledStep(layer: "bn4c_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4c_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "add_8", kerasClass: "Add", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "bn4b_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 802_816),
+        ProfiledStep(layer: "res4b_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn4b_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4b_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 462_422_016),
+        ProfiledStep(layer: "bn4b_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4b_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "add_7", kerasClass: "Add", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "bn4a_branch1", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 802_816),
+        ProfiledStep(layer: "res4a_branch1", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 411_041_792),
+        ProfiledStep(layer: "bn4a_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 802_816),
+        ProfiledStep(layer: "res4a_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn4a_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4a_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 462_422_016),
+        ProfiledStep(layer: "bn4a_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 200_704),
+        ProfiledStep(layer: "res4a_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "add_6", kerasClass: "Add", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "bn3d_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 1_605_632),
+        ProfiledStep(layer: "res3d_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn3d_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3d_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 462_422_016),
+        ProfiledStep(layer: "bn3d_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3d_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "add_5", kerasClass: "Add", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "bn3c_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 1_605_632),
+        ProfiledStep(layer: "res3c_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn3c_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3c_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 462_422_016),
+        ProfiledStep(layer: "bn3c_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3c_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "add_4", kerasClass: "Add", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "bn3b_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 1_605_632),
+        ProfiledStep(layer: "res3b_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn3b_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3b_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 462_422_016),
+        ProfiledStep(layer: "bn3b_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3b_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "add_3", kerasClass: "Add", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "bn3a_branch1", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 1_605_632),
+        ProfiledStep(layer: "res3a_branch1", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 411_041_792),
+        ProfiledStep(layer: "bn3a_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 1_605_632),
+        ProfiledStep(layer: "res3a_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 205_520_896),
+        ProfiledStep(layer: "bn3a_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3a_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 462_422_016),
+        ProfiledStep(layer: "bn3a_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 401_408),
+        ProfiledStep(layer: "res3a_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 102_760_448),
+        ProfiledStep(layer: "add_2", kerasClass: "Add", phase: .backward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "bn2c_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 3_097_600),
+        ProfiledStep(layer: "res2c_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 198_246_400),
+        ProfiledStep(layer: "bn2c_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res2c_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 446_054_400),
+        ProfiledStep(layer: "bn2c_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res2c_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 198_246_400),
+        ProfiledStep(layer: "add_1", kerasClass: "Add", phase: .backward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "bn2b_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 3_097_600),
+        ProfiledStep(layer: "res2b_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 198_246_400),
+        ProfiledStep(layer: "bn2b_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res2b_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 446_054_400),
+        ProfiledStep(layer: "bn2b_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res2b_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 198_246_400),
+        ProfiledStep(layer: "add", kerasClass: "Add", phase: .backward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "bn2a_branch1", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 3_097_600),
+        ProfiledStep(layer: "res2a_branch1", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 198_246_400),
+        ProfiledStep(layer: "bn2a_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 3_097_600),
+        ProfiledStep(layer: "res2a_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 198_246_400),
+        ProfiledStep(layer: "bn2a_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res2a_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 446_054_400),
+        ProfiledStep(layer: "bn2a_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 774_400),
+        ProfiledStep(layer: "res2a_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 49_561_600),
+        ProfiledStep(layer: "max_pooling2d", kerasClass: "MaxPooling2D", phase: .backward, flopsPerSample: 1_742_400),
+        ProfiledStep(layer: "bn1", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 3_211_264),
+        ProfiledStep(layer: "conv1", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 472_055_808),
+        ProfiledStep(layer: "zero_padding", kerasClass: "ZeroPadding2D", phase: .backward, flopsPerSample: 0),
+        ProfiledStep(layer: "adam", kerasClass: "Adam", phase: .optimizer, flopsPerSample: 0),
+    ]
 
     public init(seed: UInt64, threads: Int) {
         arena = Arena(byteCount: Self.arenaBytes)
@@ -1488,11 +1748,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
 
     public func forward(count n: Int, training: Bool) {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
+        profiler?.start()
         // zero_padding (ZeroPadding2D): input_layer [n, 224, 224, 3] → [n, 230, 230, 3]
         zeroPad(input, a_zero_padding, count: n, PadGeometry(height: 224, width: 224, channels: 3, top: 3, bottom: 3, left: 3, right: 3), pool: pool)
+        profiler?.mark(0)
         // conv1 (Conv2D): zero_padding [n, 230, 230, 3] → [n, 112, 112, 64], 7×7/2 (im2col + GEMM)
         conv2DForward(x: a_zero_padding, weights: p_conv1_kernel, bias: p_conv1_bias, y: a_conv1, count: n,
                       geometry: ConvGeometry(inH: 230, inW: 230, inC: 3, outH: 112, outW: 112, outC: 64, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(1)
         // bn1 (BatchNormalization + fused ReLU): conv1 [n, 112, 112, 64] → [n, 112, 112, 64]
         if training {
             batchNormTraining(x: a_conv1, y: a_bn1, gamma: p_bn1_gamma, beta: p_bn1_beta, movingMean: p_bn1_moving_mean, movingVariance: p_bn1_moving_variance,
@@ -1501,11 +1764,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_conv1, y: a_bn1, gamma: p_bn1_gamma, beta: p_bn1_beta, movingMean: p_bn1_moving_mean, movingVariance: p_bn1_moving_variance,
                                rows: n * 12544, channels: 64, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(2)
         // max_pooling2d (MaxPooling2D): activation [n, 112, 112, 64] → [n, 55, 55, 64]
         maxPool(a_bn1, a_max_pooling2d, argmax: argmax_max_pooling2d, count: n, PoolGeometry(inH: 112, inW: 112, channels: 64, outH: 55, outW: 55, poolH: 3, poolW: 3, strideH: 2, strideW: 2), pool: pool)
+        profiler?.mark(3)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 55, 55, 64] → [n, 55, 55, 64], 1×1/1 (GEMM)
         conv2DForward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, bias: p_res2a_branch2a_bias, y: a_res2a_branch2a, count: n,
                       geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(4)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 55, 55, 64] → [n, 55, 55, 64]
         if training {
             batchNormTraining(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
@@ -1514,9 +1780,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
                                rows: n * 3025, channels: 64, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(5)
         // res2a_branch2b (Conv2D): activation_1 [n, 55, 55, 64] → [n, 55, 55, 64], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, bias: p_res2a_branch2b_bias, y: a_res2a_branch2b, count: n,
                       geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(6)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 55, 55, 64] → [n, 55, 55, 64]
         if training {
             batchNormTraining(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
@@ -1525,9 +1793,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
                                rows: n * 3025, channels: 64, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(7)
         // res2a_branch2c (Conv2D): activation_2 [n, 55, 55, 64] → [n, 55, 55, 256], 1×1/1 (GEMM)
         conv2DForward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, bias: p_res2a_branch2c_bias, y: a_res2a_branch2c, count: n,
                       geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(8)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 55, 55, 256] → [n, 55, 55, 256]
         if training {
             batchNormTraining(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
@@ -1536,9 +1806,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
                                rows: n * 3025, channels: 256, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(9)
         // res2a_branch1 (Conv2D): max_pooling2d [n, 55, 55, 64] → [n, 55, 55, 256], 1×1/1 (GEMM)
         conv2DForward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, bias: p_res2a_branch1_bias, y: a_res2a_branch1, count: n,
                       geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(10)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 55, 55, 256] → [n, 55, 55, 256]
         if training {
             batchNormTraining(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
@@ -1547,11 +1819,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
                                rows: n * 3025, channels: 256, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(11)
         // add (Add + fused ReLU): bn2a_branch2c [n, 55, 55, 256] + bn2a_branch1 [n, 55, 55, 256] → [n, 55, 55, 256]
         add(a_bn2a_branch2c, a_bn2a_branch1, a_add, count: n * 774_400, relu: true, pool: pool)
+        profiler?.mark(12)
         // res2b_branch2a (Conv2D): activation_3 [n, 55, 55, 256] → [n, 55, 55, 64], 1×1/1 (GEMM)
         conv2DForward(x: a_add, weights: p_res2b_branch2a_kernel, bias: p_res2b_branch2a_bias, y: a_res2b_branch2a, count: n,
                       geometry: ConvGeometry(inH: 55, inW: 55, inC: 256, outH: 55, outW: 55, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(13)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 55, 55, 64] → [n, 55, 55, 64]
         if training {
             batchNormTraining(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
@@ -1560,9 +1835,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
                                rows: n * 3025, channels: 64, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(14)
         // res2b_branch2b (Conv2D): activation_4 [n, 55, 55, 64] → [n, 55, 55, 64], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, bias: p_res2b_branch2b_bias, y: a_res2b_branch2b, count: n,
                       geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(15)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 55, 55, 64] → [n, 55, 55, 64]
         if training {
             batchNormTraining(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
@@ -1571,9 +1848,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
                                rows: n * 3025, channels: 64, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(16)
         // res2b_branch2c (Conv2D): activation_5 [n, 55, 55, 64] → [n, 55, 55, 256], 1×1/1 (GEMM)
         conv2DForward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, bias: p_res2b_branch2c_bias, y: a_res2b_branch2c, count: n,
                       geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(17)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 55, 55, 256] → [n, 55, 55, 256]
         if training {
             batchNormTraining(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
@@ -1582,11 +1861,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
                                rows: n * 3025, channels: 256, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(18)
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 55, 55, 256] + activation_3 [n, 55, 55, 256] → [n, 55, 55, 256]
         add(a_bn2b_branch2c, a_add, a_add_1, count: n * 774_400, relu: true, pool: pool)
+        profiler?.mark(19)
         // res2c_branch2a (Conv2D): activation_6 [n, 55, 55, 256] → [n, 55, 55, 64], 1×1/1 (GEMM)
         conv2DForward(x: a_add_1, weights: p_res2c_branch2a_kernel, bias: p_res2c_branch2a_bias, y: a_res2c_branch2a, count: n,
                       geometry: ConvGeometry(inH: 55, inW: 55, inC: 256, outH: 55, outW: 55, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(20)
         // bn2c_branch2a (BatchNormalization + fused ReLU): res2c_branch2a [n, 55, 55, 64] → [n, 55, 55, 64]
         if training {
             batchNormTraining(x: a_res2c_branch2a, y: a_bn2c_branch2a, gamma: p_bn2c_branch2a_gamma, beta: p_bn2c_branch2a_beta, movingMean: p_bn2c_branch2a_moving_mean, movingVariance: p_bn2c_branch2a_moving_variance,
@@ -1595,9 +1877,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2c_branch2a, y: a_bn2c_branch2a, gamma: p_bn2c_branch2a_gamma, beta: p_bn2c_branch2a_beta, movingMean: p_bn2c_branch2a_moving_mean, movingVariance: p_bn2c_branch2a_moving_variance,
                                rows: n * 3025, channels: 64, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(21)
         // res2c_branch2b (Conv2D): activation_7 [n, 55, 55, 64] → [n, 55, 55, 64], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn2c_branch2a, weights: p_res2c_branch2b_kernel, bias: p_res2c_branch2b_bias, y: a_res2c_branch2b, count: n,
                       geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(22)
         // bn2c_branch2b (BatchNormalization + fused ReLU): res2c_branch2b [n, 55, 55, 64] → [n, 55, 55, 64]
         if training {
             batchNormTraining(x: a_res2c_branch2b, y: a_bn2c_branch2b, gamma: p_bn2c_branch2b_gamma, beta: p_bn2c_branch2b_beta, movingMean: p_bn2c_branch2b_moving_mean, movingVariance: p_bn2c_branch2b_moving_variance,
@@ -1606,9 +1890,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2c_branch2b, y: a_bn2c_branch2b, gamma: p_bn2c_branch2b_gamma, beta: p_bn2c_branch2b_beta, movingMean: p_bn2c_branch2b_moving_mean, movingVariance: p_bn2c_branch2b_moving_variance,
                                rows: n * 3025, channels: 64, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(23)
         // res2c_branch2c (Conv2D): activation_8 [n, 55, 55, 64] → [n, 55, 55, 256], 1×1/1 (GEMM)
         conv2DForward(x: a_bn2c_branch2b, weights: p_res2c_branch2c_kernel, bias: p_res2c_branch2c_bias, y: a_res2c_branch2c, count: n,
                       geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(24)
         // bn2c_branch2c (BatchNormalization): res2c_branch2c [n, 55, 55, 256] → [n, 55, 55, 256]
         if training {
             batchNormTraining(x: a_res2c_branch2c, y: a_bn2c_branch2c, gamma: p_bn2c_branch2c_gamma, beta: p_bn2c_branch2c_beta, movingMean: p_bn2c_branch2c_moving_mean, movingVariance: p_bn2c_branch2c_moving_variance,
@@ -1617,11 +1903,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2c_branch2c, y: a_bn2c_branch2c, gamma: p_bn2c_branch2c_gamma, beta: p_bn2c_branch2c_beta, movingMean: p_bn2c_branch2c_moving_mean, movingVariance: p_bn2c_branch2c_moving_variance,
                                rows: n * 3025, channels: 256, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(25)
         // add_2 (Add + fused ReLU): bn2c_branch2c [n, 55, 55, 256] + activation_6 [n, 55, 55, 256] → [n, 55, 55, 256]
         add(a_bn2c_branch2c, a_add_1, a_add_2, count: n * 774_400, relu: true, pool: pool)
+        profiler?.mark(26)
         // res3a_branch2a (Conv2D): activation_9 [n, 55, 55, 256] → [n, 28, 28, 128], 1×1/2 (im2col + GEMM)
         conv2DForward(x: a_add_2, weights: p_res3a_branch2a_kernel, bias: p_res3a_branch2a_bias, y: a_res3a_branch2a, count: n,
                       geometry: ConvGeometry(inH: 55, inW: 55, inC: 256, outH: 28, outW: 28, outC: 128, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(27)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 28, 28, 128] → [n, 28, 28, 128]
         if training {
             batchNormTraining(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
@@ -1630,9 +1919,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
                                rows: n * 784, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(28)
         // res3a_branch2b (Conv2D): activation_10 [n, 28, 28, 128] → [n, 28, 28, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, bias: p_res3a_branch2b_bias, y: a_res3a_branch2b, count: n,
                       geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(29)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 28, 28, 128] → [n, 28, 28, 128]
         if training {
             batchNormTraining(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
@@ -1641,9 +1932,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
                                rows: n * 784, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(30)
         // res3a_branch2c (Conv2D): activation_11 [n, 28, 28, 128] → [n, 28, 28, 512], 1×1/1 (GEMM)
         conv2DForward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, bias: p_res3a_branch2c_bias, y: a_res3a_branch2c, count: n,
                       geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(31)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 28, 28, 512] → [n, 28, 28, 512]
         if training {
             batchNormTraining(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
@@ -1652,9 +1945,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
                                rows: n * 784, channels: 512, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(32)
         // res3a_branch1 (Conv2D): activation_9 [n, 55, 55, 256] → [n, 28, 28, 512], 1×1/2 (im2col + GEMM)
         conv2DForward(x: a_add_2, weights: p_res3a_branch1_kernel, bias: p_res3a_branch1_bias, y: a_res3a_branch1, count: n,
                       geometry: ConvGeometry(inH: 55, inW: 55, inC: 256, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(33)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 28, 28, 512] → [n, 28, 28, 512]
         if training {
             batchNormTraining(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
@@ -1663,11 +1958,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
                                rows: n * 784, channels: 512, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(34)
         // add_3 (Add + fused ReLU): bn3a_branch2c [n, 28, 28, 512] + bn3a_branch1 [n, 28, 28, 512] → [n, 28, 28, 512]
         add(a_bn3a_branch2c, a_bn3a_branch1, a_add_3, count: n * 401_408, relu: true, pool: pool)
+        profiler?.mark(35)
         // res3b_branch2a (Conv2D): activation_12 [n, 28, 28, 512] → [n, 28, 28, 128], 1×1/1 (GEMM)
         conv2DForward(x: a_add_3, weights: p_res3b_branch2a_kernel, bias: p_res3b_branch2a_bias, y: a_res3b_branch2a, count: n,
                       geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 28, outW: 28, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(36)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 28, 28, 128] → [n, 28, 28, 128]
         if training {
             batchNormTraining(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
@@ -1676,9 +1974,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
                                rows: n * 784, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(37)
         // res3b_branch2b (Conv2D): activation_13 [n, 28, 28, 128] → [n, 28, 28, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, bias: p_res3b_branch2b_bias, y: a_res3b_branch2b, count: n,
                       geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(38)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 28, 28, 128] → [n, 28, 28, 128]
         if training {
             batchNormTraining(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
@@ -1687,9 +1987,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
                                rows: n * 784, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(39)
         // res3b_branch2c (Conv2D): activation_14 [n, 28, 28, 128] → [n, 28, 28, 512], 1×1/1 (GEMM)
         conv2DForward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, bias: p_res3b_branch2c_bias, y: a_res3b_branch2c, count: n,
                       geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(40)
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 28, 28, 512] → [n, 28, 28, 512]
         if training {
             batchNormTraining(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
@@ -1698,11 +2000,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
                                rows: n * 784, channels: 512, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(41)
         // add_4 (Add + fused ReLU): bn3b_branch2c [n, 28, 28, 512] + activation_12 [n, 28, 28, 512] → [n, 28, 28, 512]
         add(a_bn3b_branch2c, a_add_3, a_add_4, count: n * 401_408, relu: true, pool: pool)
+        profiler?.mark(42)
         // res3c_branch2a (Conv2D): activation_15 [n, 28, 28, 512] → [n, 28, 28, 128], 1×1/1 (GEMM)
         conv2DForward(x: a_add_4, weights: p_res3c_branch2a_kernel, bias: p_res3c_branch2a_bias, y: a_res3c_branch2a, count: n,
                       geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 28, outW: 28, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(43)
         // bn3c_branch2a (BatchNormalization + fused ReLU): res3c_branch2a [n, 28, 28, 128] → [n, 28, 28, 128]
         if training {
             batchNormTraining(x: a_res3c_branch2a, y: a_bn3c_branch2a, gamma: p_bn3c_branch2a_gamma, beta: p_bn3c_branch2a_beta, movingMean: p_bn3c_branch2a_moving_mean, movingVariance: p_bn3c_branch2a_moving_variance,
@@ -1711,9 +2016,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3c_branch2a, y: a_bn3c_branch2a, gamma: p_bn3c_branch2a_gamma, beta: p_bn3c_branch2a_beta, movingMean: p_bn3c_branch2a_moving_mean, movingVariance: p_bn3c_branch2a_moving_variance,
                                rows: n * 784, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(44)
         // res3c_branch2b (Conv2D): activation_16 [n, 28, 28, 128] → [n, 28, 28, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn3c_branch2a, weights: p_res3c_branch2b_kernel, bias: p_res3c_branch2b_bias, y: a_res3c_branch2b, count: n,
                       geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(45)
         // bn3c_branch2b (BatchNormalization + fused ReLU): res3c_branch2b [n, 28, 28, 128] → [n, 28, 28, 128]
         if training {
             batchNormTraining(x: a_res3c_branch2b, y: a_bn3c_branch2b, gamma: p_bn3c_branch2b_gamma, beta: p_bn3c_branch2b_beta, movingMean: p_bn3c_branch2b_moving_mean, movingVariance: p_bn3c_branch2b_moving_variance,
@@ -1722,9 +2029,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3c_branch2b, y: a_bn3c_branch2b, gamma: p_bn3c_branch2b_gamma, beta: p_bn3c_branch2b_beta, movingMean: p_bn3c_branch2b_moving_mean, movingVariance: p_bn3c_branch2b_moving_variance,
                                rows: n * 784, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(46)
         // res3c_branch2c (Conv2D): activation_17 [n, 28, 28, 128] → [n, 28, 28, 512], 1×1/1 (GEMM)
         conv2DForward(x: a_bn3c_branch2b, weights: p_res3c_branch2c_kernel, bias: p_res3c_branch2c_bias, y: a_res3c_branch2c, count: n,
                       geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(47)
         // bn3c_branch2c (BatchNormalization): res3c_branch2c [n, 28, 28, 512] → [n, 28, 28, 512]
         if training {
             batchNormTraining(x: a_res3c_branch2c, y: a_bn3c_branch2c, gamma: p_bn3c_branch2c_gamma, beta: p_bn3c_branch2c_beta, movingMean: p_bn3c_branch2c_moving_mean, movingVariance: p_bn3c_branch2c_moving_variance,
@@ -1733,11 +2042,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3c_branch2c, y: a_bn3c_branch2c, gamma: p_bn3c_branch2c_gamma, beta: p_bn3c_branch2c_beta, movingMean: p_bn3c_branch2c_moving_mean, movingVariance: p_bn3c_branch2c_moving_variance,
                                rows: n * 784, channels: 512, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(48)
         // add_5 (Add + fused ReLU): bn3c_branch2c [n, 28, 28, 512] + activation_15 [n, 28, 28, 512] → [n, 28, 28, 512]
         add(a_bn3c_branch2c, a_add_4, a_add_5, count: n * 401_408, relu: true, pool: pool)
+        profiler?.mark(49)
         // res3d_branch2a (Conv2D): activation_18 [n, 28, 28, 512] → [n, 28, 28, 128], 1×1/1 (GEMM)
         conv2DForward(x: a_add_5, weights: p_res3d_branch2a_kernel, bias: p_res3d_branch2a_bias, y: a_res3d_branch2a, count: n,
                       geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 28, outW: 28, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(50)
         // bn3d_branch2a (BatchNormalization + fused ReLU): res3d_branch2a [n, 28, 28, 128] → [n, 28, 28, 128]
         if training {
             batchNormTraining(x: a_res3d_branch2a, y: a_bn3d_branch2a, gamma: p_bn3d_branch2a_gamma, beta: p_bn3d_branch2a_beta, movingMean: p_bn3d_branch2a_moving_mean, movingVariance: p_bn3d_branch2a_moving_variance,
@@ -1746,9 +2058,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3d_branch2a, y: a_bn3d_branch2a, gamma: p_bn3d_branch2a_gamma, beta: p_bn3d_branch2a_beta, movingMean: p_bn3d_branch2a_moving_mean, movingVariance: p_bn3d_branch2a_moving_variance,
                                rows: n * 784, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(51)
         // res3d_branch2b (Conv2D): activation_19 [n, 28, 28, 128] → [n, 28, 28, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn3d_branch2a, weights: p_res3d_branch2b_kernel, bias: p_res3d_branch2b_bias, y: a_res3d_branch2b, count: n,
                       geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(52)
         // bn3d_branch2b (BatchNormalization + fused ReLU): res3d_branch2b [n, 28, 28, 128] → [n, 28, 28, 128]
         if training {
             batchNormTraining(x: a_res3d_branch2b, y: a_bn3d_branch2b, gamma: p_bn3d_branch2b_gamma, beta: p_bn3d_branch2b_beta, movingMean: p_bn3d_branch2b_moving_mean, movingVariance: p_bn3d_branch2b_moving_variance,
@@ -1757,9 +2071,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3d_branch2b, y: a_bn3d_branch2b, gamma: p_bn3d_branch2b_gamma, beta: p_bn3d_branch2b_beta, movingMean: p_bn3d_branch2b_moving_mean, movingVariance: p_bn3d_branch2b_moving_variance,
                                rows: n * 784, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(53)
         // res3d_branch2c (Conv2D): activation_20 [n, 28, 28, 128] → [n, 28, 28, 512], 1×1/1 (GEMM)
         conv2DForward(x: a_bn3d_branch2b, weights: p_res3d_branch2c_kernel, bias: p_res3d_branch2c_bias, y: a_res3d_branch2c, count: n,
                       geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(54)
         // bn3d_branch2c (BatchNormalization): res3d_branch2c [n, 28, 28, 512] → [n, 28, 28, 512]
         if training {
             batchNormTraining(x: a_res3d_branch2c, y: a_bn3d_branch2c, gamma: p_bn3d_branch2c_gamma, beta: p_bn3d_branch2c_beta, movingMean: p_bn3d_branch2c_moving_mean, movingVariance: p_bn3d_branch2c_moving_variance,
@@ -1768,11 +2084,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3d_branch2c, y: a_bn3d_branch2c, gamma: p_bn3d_branch2c_gamma, beta: p_bn3d_branch2c_beta, movingMean: p_bn3d_branch2c_moving_mean, movingVariance: p_bn3d_branch2c_moving_variance,
                                rows: n * 784, channels: 512, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(55)
         // add_6 (Add + fused ReLU): bn3d_branch2c [n, 28, 28, 512] + activation_18 [n, 28, 28, 512] → [n, 28, 28, 512]
         add(a_bn3d_branch2c, a_add_5, a_add_6, count: n * 401_408, relu: true, pool: pool)
+        profiler?.mark(56)
         // res4a_branch2a (Conv2D): activation_21 [n, 28, 28, 512] → [n, 14, 14, 256], 1×1/2 (im2col + GEMM)
         conv2DForward(x: a_add_6, weights: p_res4a_branch2a_kernel, bias: p_res4a_branch2a_bias, y: a_res4a_branch2a, count: n,
                       geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(57)
         // bn4a_branch2a (BatchNormalization + fused ReLU): res4a_branch2a [n, 14, 14, 256] → [n, 14, 14, 256]
         if training {
             batchNormTraining(x: a_res4a_branch2a, y: a_bn4a_branch2a, gamma: p_bn4a_branch2a_gamma, beta: p_bn4a_branch2a_beta, movingMean: p_bn4a_branch2a_moving_mean, movingVariance: p_bn4a_branch2a_moving_variance,
@@ -1781,9 +2100,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4a_branch2a, y: a_bn4a_branch2a, gamma: p_bn4a_branch2a_gamma, beta: p_bn4a_branch2a_beta, movingMean: p_bn4a_branch2a_moving_mean, movingVariance: p_bn4a_branch2a_moving_variance,
                                rows: n * 196, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(58)
         // res4a_branch2b (Conv2D): activation_22 [n, 14, 14, 256] → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn4a_branch2a, weights: p_res4a_branch2b_kernel, bias: p_res4a_branch2b_bias, y: a_res4a_branch2b, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(59)
         // bn4a_branch2b (BatchNormalization + fused ReLU): res4a_branch2b [n, 14, 14, 256] → [n, 14, 14, 256]
         if training {
             batchNormTraining(x: a_res4a_branch2b, y: a_bn4a_branch2b, gamma: p_bn4a_branch2b_gamma, beta: p_bn4a_branch2b_beta, movingMean: p_bn4a_branch2b_moving_mean, movingVariance: p_bn4a_branch2b_moving_variance,
@@ -1792,9 +2113,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4a_branch2b, y: a_bn4a_branch2b, gamma: p_bn4a_branch2b_gamma, beta: p_bn4a_branch2b_beta, movingMean: p_bn4a_branch2b_moving_mean, movingVariance: p_bn4a_branch2b_moving_variance,
                                rows: n * 196, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(60)
         // res4a_branch2c (Conv2D): activation_23 [n, 14, 14, 256] → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DForward(x: a_bn4a_branch2b, weights: p_res4a_branch2c_kernel, bias: p_res4a_branch2c_bias, y: a_res4a_branch2c, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(61)
         // bn4a_branch2c (BatchNormalization): res4a_branch2c [n, 14, 14, 1024] → [n, 14, 14, 1024]
         if training {
             batchNormTraining(x: a_res4a_branch2c, y: a_bn4a_branch2c, gamma: p_bn4a_branch2c_gamma, beta: p_bn4a_branch2c_beta, movingMean: p_bn4a_branch2c_moving_mean, movingVariance: p_bn4a_branch2c_moving_variance,
@@ -1803,9 +2126,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4a_branch2c, y: a_bn4a_branch2c, gamma: p_bn4a_branch2c_gamma, beta: p_bn4a_branch2c_beta, movingMean: p_bn4a_branch2c_moving_mean, movingVariance: p_bn4a_branch2c_moving_variance,
                                rows: n * 196, channels: 1024, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(62)
         // res4a_branch1 (Conv2D): activation_21 [n, 28, 28, 512] → [n, 14, 14, 1024], 1×1/2 (im2col + GEMM)
         conv2DForward(x: a_add_6, weights: p_res4a_branch1_kernel, bias: p_res4a_branch1_bias, y: a_res4a_branch1, count: n,
                       geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(63)
         // bn4a_branch1 (BatchNormalization): res4a_branch1 [n, 14, 14, 1024] → [n, 14, 14, 1024]
         if training {
             batchNormTraining(x: a_res4a_branch1, y: a_bn4a_branch1, gamma: p_bn4a_branch1_gamma, beta: p_bn4a_branch1_beta, movingMean: p_bn4a_branch1_moving_mean, movingVariance: p_bn4a_branch1_moving_variance,
@@ -1814,11 +2139,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4a_branch1, y: a_bn4a_branch1, gamma: p_bn4a_branch1_gamma, beta: p_bn4a_branch1_beta, movingMean: p_bn4a_branch1_moving_mean, movingVariance: p_bn4a_branch1_moving_variance,
                                rows: n * 196, channels: 1024, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(64)
         // add_7 (Add + fused ReLU): bn4a_branch2c [n, 14, 14, 1024] + bn4a_branch1 [n, 14, 14, 1024] → [n, 14, 14, 1024]
         add(a_bn4a_branch2c, a_bn4a_branch1, a_add_7, count: n * 200_704, relu: true, pool: pool)
+        profiler?.mark(65)
         // res4b_branch2a (Conv2D): activation_24 [n, 14, 14, 1024] → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DForward(x: a_add_7, weights: p_res4b_branch2a_kernel, bias: p_res4b_branch2a_bias, y: a_res4b_branch2a, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(66)
         // bn4b_branch2a (BatchNormalization + fused ReLU): res4b_branch2a [n, 14, 14, 256] → [n, 14, 14, 256]
         if training {
             batchNormTraining(x: a_res4b_branch2a, y: a_bn4b_branch2a, gamma: p_bn4b_branch2a_gamma, beta: p_bn4b_branch2a_beta, movingMean: p_bn4b_branch2a_moving_mean, movingVariance: p_bn4b_branch2a_moving_variance,
@@ -1827,9 +2155,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4b_branch2a, y: a_bn4b_branch2a, gamma: p_bn4b_branch2a_gamma, beta: p_bn4b_branch2a_beta, movingMean: p_bn4b_branch2a_moving_mean, movingVariance: p_bn4b_branch2a_moving_variance,
                                rows: n * 196, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(67)
         // res4b_branch2b (Conv2D): activation_25 [n, 14, 14, 256] → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn4b_branch2a, weights: p_res4b_branch2b_kernel, bias: p_res4b_branch2b_bias, y: a_res4b_branch2b, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(68)
         // bn4b_branch2b (BatchNormalization + fused ReLU): res4b_branch2b [n, 14, 14, 256] → [n, 14, 14, 256]
         if training {
             batchNormTraining(x: a_res4b_branch2b, y: a_bn4b_branch2b, gamma: p_bn4b_branch2b_gamma, beta: p_bn4b_branch2b_beta, movingMean: p_bn4b_branch2b_moving_mean, movingVariance: p_bn4b_branch2b_moving_variance,
@@ -1838,9 +2168,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4b_branch2b, y: a_bn4b_branch2b, gamma: p_bn4b_branch2b_gamma, beta: p_bn4b_branch2b_beta, movingMean: p_bn4b_branch2b_moving_mean, movingVariance: p_bn4b_branch2b_moving_variance,
                                rows: n * 196, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(69)
         // res4b_branch2c (Conv2D): activation_26 [n, 14, 14, 256] → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DForward(x: a_bn4b_branch2b, weights: p_res4b_branch2c_kernel, bias: p_res4b_branch2c_bias, y: a_res4b_branch2c, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(70)
         // bn4b_branch2c (BatchNormalization): res4b_branch2c [n, 14, 14, 1024] → [n, 14, 14, 1024]
         if training {
             batchNormTraining(x: a_res4b_branch2c, y: a_bn4b_branch2c, gamma: p_bn4b_branch2c_gamma, beta: p_bn4b_branch2c_beta, movingMean: p_bn4b_branch2c_moving_mean, movingVariance: p_bn4b_branch2c_moving_variance,
@@ -1849,11 +2181,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4b_branch2c, y: a_bn4b_branch2c, gamma: p_bn4b_branch2c_gamma, beta: p_bn4b_branch2c_beta, movingMean: p_bn4b_branch2c_moving_mean, movingVariance: p_bn4b_branch2c_moving_variance,
                                rows: n * 196, channels: 1024, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(71)
         // add_8 (Add + fused ReLU): bn4b_branch2c [n, 14, 14, 1024] + activation_24 [n, 14, 14, 1024] → [n, 14, 14, 1024]
         add(a_bn4b_branch2c, a_add_7, a_add_8, count: n * 200_704, relu: true, pool: pool)
+        profiler?.mark(72)
         // res4c_branch2a (Conv2D): activation_27 [n, 14, 14, 1024] → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DForward(x: a_add_8, weights: p_res4c_branch2a_kernel, bias: p_res4c_branch2a_bias, y: a_res4c_branch2a, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(73)
         // bn4c_branch2a (BatchNormalization + fused ReLU): res4c_branch2a [n, 14, 14, 256] → [n, 14, 14, 256]
         if training {
             batchNormTraining(x: a_res4c_branch2a, y: a_bn4c_branch2a, gamma: p_bn4c_branch2a_gamma, beta: p_bn4c_branch2a_beta, movingMean: p_bn4c_branch2a_moving_mean, movingVariance: p_bn4c_branch2a_moving_variance,
@@ -1862,9 +2197,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4c_branch2a, y: a_bn4c_branch2a, gamma: p_bn4c_branch2a_gamma, beta: p_bn4c_branch2a_beta, movingMean: p_bn4c_branch2a_moving_mean, movingVariance: p_bn4c_branch2a_moving_variance,
                                rows: n * 196, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(74)
         // res4c_branch2b (Conv2D): activation_28 [n, 14, 14, 256] → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn4c_branch2a, weights: p_res4c_branch2b_kernel, bias: p_res4c_branch2b_bias, y: a_res4c_branch2b, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(75)
         // bn4c_branch2b (BatchNormalization + fused ReLU): res4c_branch2b [n, 14, 14, 256] → [n, 14, 14, 256]
         if training {
             batchNormTraining(x: a_res4c_branch2b, y: a_bn4c_branch2b, gamma: p_bn4c_branch2b_gamma, beta: p_bn4c_branch2b_beta, movingMean: p_bn4c_branch2b_moving_mean, movingVariance: p_bn4c_branch2b_moving_variance,
@@ -1873,9 +2210,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4c_branch2b, y: a_bn4c_branch2b, gamma: p_bn4c_branch2b_gamma, beta: p_bn4c_branch2b_beta, movingMean: p_bn4c_branch2b_moving_mean, movingVariance: p_bn4c_branch2b_moving_variance,
                                rows: n * 196, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(76)
         // res4c_branch2c (Conv2D): activation_29 [n, 14, 14, 256] → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DForward(x: a_bn4c_branch2b, weights: p_res4c_branch2c_kernel, bias: p_res4c_branch2c_bias, y: a_res4c_branch2c, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(77)
         // bn4c_branch2c (BatchNormalization): res4c_branch2c [n, 14, 14, 1024] → [n, 14, 14, 1024]
         if training {
             batchNormTraining(x: a_res4c_branch2c, y: a_bn4c_branch2c, gamma: p_bn4c_branch2c_gamma, beta: p_bn4c_branch2c_beta, movingMean: p_bn4c_branch2c_moving_mean, movingVariance: p_bn4c_branch2c_moving_variance,
@@ -1884,11 +2223,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4c_branch2c, y: a_bn4c_branch2c, gamma: p_bn4c_branch2c_gamma, beta: p_bn4c_branch2c_beta, movingMean: p_bn4c_branch2c_moving_mean, movingVariance: p_bn4c_branch2c_moving_variance,
                                rows: n * 196, channels: 1024, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(78)
         // add_9 (Add + fused ReLU): bn4c_branch2c [n, 14, 14, 1024] + activation_27 [n, 14, 14, 1024] → [n, 14, 14, 1024]
         add(a_bn4c_branch2c, a_add_8, a_add_9, count: n * 200_704, relu: true, pool: pool)
+        profiler?.mark(79)
         // res4d_branch2a (Conv2D): activation_30 [n, 14, 14, 1024] → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DForward(x: a_add_9, weights: p_res4d_branch2a_kernel, bias: p_res4d_branch2a_bias, y: a_res4d_branch2a, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(80)
         // bn4d_branch2a (BatchNormalization + fused ReLU): res4d_branch2a [n, 14, 14, 256] → [n, 14, 14, 256]
         if training {
             batchNormTraining(x: a_res4d_branch2a, y: a_bn4d_branch2a, gamma: p_bn4d_branch2a_gamma, beta: p_bn4d_branch2a_beta, movingMean: p_bn4d_branch2a_moving_mean, movingVariance: p_bn4d_branch2a_moving_variance,
@@ -1897,9 +2239,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4d_branch2a, y: a_bn4d_branch2a, gamma: p_bn4d_branch2a_gamma, beta: p_bn4d_branch2a_beta, movingMean: p_bn4d_branch2a_moving_mean, movingVariance: p_bn4d_branch2a_moving_variance,
                                rows: n * 196, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(81)
         // res4d_branch2b (Conv2D): activation_31 [n, 14, 14, 256] → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn4d_branch2a, weights: p_res4d_branch2b_kernel, bias: p_res4d_branch2b_bias, y: a_res4d_branch2b, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(82)
         // bn4d_branch2b (BatchNormalization + fused ReLU): res4d_branch2b [n, 14, 14, 256] → [n, 14, 14, 256]
         if training {
             batchNormTraining(x: a_res4d_branch2b, y: a_bn4d_branch2b, gamma: p_bn4d_branch2b_gamma, beta: p_bn4d_branch2b_beta, movingMean: p_bn4d_branch2b_moving_mean, movingVariance: p_bn4d_branch2b_moving_variance,
@@ -1908,9 +2252,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4d_branch2b, y: a_bn4d_branch2b, gamma: p_bn4d_branch2b_gamma, beta: p_bn4d_branch2b_beta, movingMean: p_bn4d_branch2b_moving_mean, movingVariance: p_bn4d_branch2b_moving_variance,
                                rows: n * 196, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(83)
         // res4d_branch2c (Conv2D): activation_32 [n, 14, 14, 256] → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DForward(x: a_bn4d_branch2b, weights: p_res4d_branch2c_kernel, bias: p_res4d_branch2c_bias, y: a_res4d_branch2c, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(84)
         // bn4d_branch2c (BatchNormalization): res4d_branch2c [n, 14, 14, 1024] → [n, 14, 14, 1024]
         if training {
             batchNormTraining(x: a_res4d_branch2c, y: a_bn4d_branch2c, gamma: p_bn4d_branch2c_gamma, beta: p_bn4d_branch2c_beta, movingMean: p_bn4d_branch2c_moving_mean, movingVariance: p_bn4d_branch2c_moving_variance,
@@ -1919,11 +2265,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4d_branch2c, y: a_bn4d_branch2c, gamma: p_bn4d_branch2c_gamma, beta: p_bn4d_branch2c_beta, movingMean: p_bn4d_branch2c_moving_mean, movingVariance: p_bn4d_branch2c_moving_variance,
                                rows: n * 196, channels: 1024, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(85)
         // add_10 (Add + fused ReLU): bn4d_branch2c [n, 14, 14, 1024] + activation_30 [n, 14, 14, 1024] → [n, 14, 14, 1024]
         add(a_bn4d_branch2c, a_add_9, a_add_10, count: n * 200_704, relu: true, pool: pool)
+        profiler?.mark(86)
         // res4e_branch2a (Conv2D): activation_33 [n, 14, 14, 1024] → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DForward(x: a_add_10, weights: p_res4e_branch2a_kernel, bias: p_res4e_branch2a_bias, y: a_res4e_branch2a, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(87)
         // bn4e_branch2a (BatchNormalization + fused ReLU): res4e_branch2a [n, 14, 14, 256] → [n, 14, 14, 256]
         if training {
             batchNormTraining(x: a_res4e_branch2a, y: a_bn4e_branch2a, gamma: p_bn4e_branch2a_gamma, beta: p_bn4e_branch2a_beta, movingMean: p_bn4e_branch2a_moving_mean, movingVariance: p_bn4e_branch2a_moving_variance,
@@ -1932,9 +2281,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4e_branch2a, y: a_bn4e_branch2a, gamma: p_bn4e_branch2a_gamma, beta: p_bn4e_branch2a_beta, movingMean: p_bn4e_branch2a_moving_mean, movingVariance: p_bn4e_branch2a_moving_variance,
                                rows: n * 196, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(88)
         // res4e_branch2b (Conv2D): activation_34 [n, 14, 14, 256] → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn4e_branch2a, weights: p_res4e_branch2b_kernel, bias: p_res4e_branch2b_bias, y: a_res4e_branch2b, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(89)
         // bn4e_branch2b (BatchNormalization + fused ReLU): res4e_branch2b [n, 14, 14, 256] → [n, 14, 14, 256]
         if training {
             batchNormTraining(x: a_res4e_branch2b, y: a_bn4e_branch2b, gamma: p_bn4e_branch2b_gamma, beta: p_bn4e_branch2b_beta, movingMean: p_bn4e_branch2b_moving_mean, movingVariance: p_bn4e_branch2b_moving_variance,
@@ -1943,9 +2294,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4e_branch2b, y: a_bn4e_branch2b, gamma: p_bn4e_branch2b_gamma, beta: p_bn4e_branch2b_beta, movingMean: p_bn4e_branch2b_moving_mean, movingVariance: p_bn4e_branch2b_moving_variance,
                                rows: n * 196, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(90)
         // res4e_branch2c (Conv2D): activation_35 [n, 14, 14, 256] → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DForward(x: a_bn4e_branch2b, weights: p_res4e_branch2c_kernel, bias: p_res4e_branch2c_bias, y: a_res4e_branch2c, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(91)
         // bn4e_branch2c (BatchNormalization): res4e_branch2c [n, 14, 14, 1024] → [n, 14, 14, 1024]
         if training {
             batchNormTraining(x: a_res4e_branch2c, y: a_bn4e_branch2c, gamma: p_bn4e_branch2c_gamma, beta: p_bn4e_branch2c_beta, movingMean: p_bn4e_branch2c_moving_mean, movingVariance: p_bn4e_branch2c_moving_variance,
@@ -1954,11 +2307,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4e_branch2c, y: a_bn4e_branch2c, gamma: p_bn4e_branch2c_gamma, beta: p_bn4e_branch2c_beta, movingMean: p_bn4e_branch2c_moving_mean, movingVariance: p_bn4e_branch2c_moving_variance,
                                rows: n * 196, channels: 1024, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(92)
         // add_11 (Add + fused ReLU): bn4e_branch2c [n, 14, 14, 1024] + activation_33 [n, 14, 14, 1024] → [n, 14, 14, 1024]
         add(a_bn4e_branch2c, a_add_10, a_add_11, count: n * 200_704, relu: true, pool: pool)
+        profiler?.mark(93)
         // res4f_branch2a (Conv2D): activation_36 [n, 14, 14, 1024] → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DForward(x: a_add_11, weights: p_res4f_branch2a_kernel, bias: p_res4f_branch2a_bias, y: a_res4f_branch2a, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(94)
         // bn4f_branch2a (BatchNormalization + fused ReLU): res4f_branch2a [n, 14, 14, 256] → [n, 14, 14, 256]
         if training {
             batchNormTraining(x: a_res4f_branch2a, y: a_bn4f_branch2a, gamma: p_bn4f_branch2a_gamma, beta: p_bn4f_branch2a_beta, movingMean: p_bn4f_branch2a_moving_mean, movingVariance: p_bn4f_branch2a_moving_variance,
@@ -1967,9 +2323,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4f_branch2a, y: a_bn4f_branch2a, gamma: p_bn4f_branch2a_gamma, beta: p_bn4f_branch2a_beta, movingMean: p_bn4f_branch2a_moving_mean, movingVariance: p_bn4f_branch2a_moving_variance,
                                rows: n * 196, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(95)
         // res4f_branch2b (Conv2D): activation_37 [n, 14, 14, 256] → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn4f_branch2a, weights: p_res4f_branch2b_kernel, bias: p_res4f_branch2b_bias, y: a_res4f_branch2b, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(96)
         // bn4f_branch2b (BatchNormalization + fused ReLU): res4f_branch2b [n, 14, 14, 256] → [n, 14, 14, 256]
         if training {
             batchNormTraining(x: a_res4f_branch2b, y: a_bn4f_branch2b, gamma: p_bn4f_branch2b_gamma, beta: p_bn4f_branch2b_beta, movingMean: p_bn4f_branch2b_moving_mean, movingVariance: p_bn4f_branch2b_moving_variance,
@@ -1978,9 +2336,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4f_branch2b, y: a_bn4f_branch2b, gamma: p_bn4f_branch2b_gamma, beta: p_bn4f_branch2b_beta, movingMean: p_bn4f_branch2b_moving_mean, movingVariance: p_bn4f_branch2b_moving_variance,
                                rows: n * 196, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(97)
         // res4f_branch2c (Conv2D): activation_38 [n, 14, 14, 256] → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DForward(x: a_bn4f_branch2b, weights: p_res4f_branch2c_kernel, bias: p_res4f_branch2c_bias, y: a_res4f_branch2c, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(98)
         // bn4f_branch2c (BatchNormalization): res4f_branch2c [n, 14, 14, 1024] → [n, 14, 14, 1024]
         if training {
             batchNormTraining(x: a_res4f_branch2c, y: a_bn4f_branch2c, gamma: p_bn4f_branch2c_gamma, beta: p_bn4f_branch2c_beta, movingMean: p_bn4f_branch2c_moving_mean, movingVariance: p_bn4f_branch2c_moving_variance,
@@ -1989,11 +2349,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res4f_branch2c, y: a_bn4f_branch2c, gamma: p_bn4f_branch2c_gamma, beta: p_bn4f_branch2c_beta, movingMean: p_bn4f_branch2c_moving_mean, movingVariance: p_bn4f_branch2c_moving_variance,
                                rows: n * 196, channels: 1024, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(99)
         // add_12 (Add + fused ReLU): bn4f_branch2c [n, 14, 14, 1024] + activation_36 [n, 14, 14, 1024] → [n, 14, 14, 1024]
         add(a_bn4f_branch2c, a_add_11, a_add_12, count: n * 200_704, relu: true, pool: pool)
+        profiler?.mark(100)
         // res5a_branch2a (Conv2D): activation_39 [n, 14, 14, 1024] → [n, 7, 7, 512], 1×1/2 (im2col + GEMM)
         conv2DForward(x: a_add_12, weights: p_res5a_branch2a_kernel, bias: p_res5a_branch2a_bias, y: a_res5a_branch2a, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 7, outW: 7, outC: 512, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(101)
         // bn5a_branch2a (BatchNormalization + fused ReLU): res5a_branch2a [n, 7, 7, 512] → [n, 7, 7, 512]
         if training {
             batchNormTraining(x: a_res5a_branch2a, y: a_bn5a_branch2a, gamma: p_bn5a_branch2a_gamma, beta: p_bn5a_branch2a_beta, movingMean: p_bn5a_branch2a_moving_mean, movingVariance: p_bn5a_branch2a_moving_variance,
@@ -2002,9 +2365,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res5a_branch2a, y: a_bn5a_branch2a, gamma: p_bn5a_branch2a_gamma, beta: p_bn5a_branch2a_beta, movingMean: p_bn5a_branch2a_moving_mean, movingVariance: p_bn5a_branch2a_moving_variance,
                                rows: n * 49, channels: 512, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(102)
         // res5a_branch2b (Conv2D): activation_40 [n, 7, 7, 512] → [n, 7, 7, 512], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn5a_branch2a, weights: p_res5a_branch2b_kernel, bias: p_res5a_branch2b_bias, y: a_res5a_branch2b, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(103)
         // bn5a_branch2b (BatchNormalization + fused ReLU): res5a_branch2b [n, 7, 7, 512] → [n, 7, 7, 512]
         if training {
             batchNormTraining(x: a_res5a_branch2b, y: a_bn5a_branch2b, gamma: p_bn5a_branch2b_gamma, beta: p_bn5a_branch2b_beta, movingMean: p_bn5a_branch2b_moving_mean, movingVariance: p_bn5a_branch2b_moving_variance,
@@ -2013,9 +2378,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res5a_branch2b, y: a_bn5a_branch2b, gamma: p_bn5a_branch2b_gamma, beta: p_bn5a_branch2b_beta, movingMean: p_bn5a_branch2b_moving_mean, movingVariance: p_bn5a_branch2b_moving_variance,
                                rows: n * 49, channels: 512, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(104)
         // res5a_branch2c (Conv2D): activation_41 [n, 7, 7, 512] → [n, 7, 7, 2048], 1×1/1 (GEMM)
         conv2DForward(x: a_bn5a_branch2b, weights: p_res5a_branch2c_kernel, bias: p_res5a_branch2c_bias, y: a_res5a_branch2c, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(105)
         // bn5a_branch2c (BatchNormalization): res5a_branch2c [n, 7, 7, 2048] → [n, 7, 7, 2048]
         if training {
             batchNormTraining(x: a_res5a_branch2c, y: a_bn5a_branch2c, gamma: p_bn5a_branch2c_gamma, beta: p_bn5a_branch2c_beta, movingMean: p_bn5a_branch2c_moving_mean, movingVariance: p_bn5a_branch2c_moving_variance,
@@ -2024,9 +2391,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res5a_branch2c, y: a_bn5a_branch2c, gamma: p_bn5a_branch2c_gamma, beta: p_bn5a_branch2c_beta, movingMean: p_bn5a_branch2c_moving_mean, movingVariance: p_bn5a_branch2c_moving_variance,
                                rows: n * 49, channels: 2048, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(106)
         // res5a_branch1 (Conv2D): activation_39 [n, 14, 14, 1024] → [n, 7, 7, 2048], 1×1/2 (im2col + GEMM)
         conv2DForward(x: a_add_12, weights: p_res5a_branch1_kernel, bias: p_res5a_branch1_bias, y: a_res5a_branch1, count: n,
                       geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 7, outW: 7, outC: 2048, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(107)
         // bn5a_branch1 (BatchNormalization): res5a_branch1 [n, 7, 7, 2048] → [n, 7, 7, 2048]
         if training {
             batchNormTraining(x: a_res5a_branch1, y: a_bn5a_branch1, gamma: p_bn5a_branch1_gamma, beta: p_bn5a_branch1_beta, movingMean: p_bn5a_branch1_moving_mean, movingVariance: p_bn5a_branch1_moving_variance,
@@ -2035,11 +2404,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res5a_branch1, y: a_bn5a_branch1, gamma: p_bn5a_branch1_gamma, beta: p_bn5a_branch1_beta, movingMean: p_bn5a_branch1_moving_mean, movingVariance: p_bn5a_branch1_moving_variance,
                                rows: n * 49, channels: 2048, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(108)
         // add_13 (Add + fused ReLU): bn5a_branch2c [n, 7, 7, 2048] + bn5a_branch1 [n, 7, 7, 2048] → [n, 7, 7, 2048]
         add(a_bn5a_branch2c, a_bn5a_branch1, a_add_13, count: n * 100_352, relu: true, pool: pool)
+        profiler?.mark(109)
         // res5b_branch2a (Conv2D): activation_42 [n, 7, 7, 2048] → [n, 7, 7, 512], 1×1/1 (GEMM)
         conv2DForward(x: a_add_13, weights: p_res5b_branch2a_kernel, bias: p_res5b_branch2a_bias, y: a_res5b_branch2a, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 2048, outH: 7, outW: 7, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(110)
         // bn5b_branch2a (BatchNormalization + fused ReLU): res5b_branch2a [n, 7, 7, 512] → [n, 7, 7, 512]
         if training {
             batchNormTraining(x: a_res5b_branch2a, y: a_bn5b_branch2a, gamma: p_bn5b_branch2a_gamma, beta: p_bn5b_branch2a_beta, movingMean: p_bn5b_branch2a_moving_mean, movingVariance: p_bn5b_branch2a_moving_variance,
@@ -2048,9 +2420,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res5b_branch2a, y: a_bn5b_branch2a, gamma: p_bn5b_branch2a_gamma, beta: p_bn5b_branch2a_beta, movingMean: p_bn5b_branch2a_moving_mean, movingVariance: p_bn5b_branch2a_moving_variance,
                                rows: n * 49, channels: 512, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(111)
         // res5b_branch2b (Conv2D): activation_43 [n, 7, 7, 512] → [n, 7, 7, 512], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn5b_branch2a, weights: p_res5b_branch2b_kernel, bias: p_res5b_branch2b_bias, y: a_res5b_branch2b, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(112)
         // bn5b_branch2b (BatchNormalization + fused ReLU): res5b_branch2b [n, 7, 7, 512] → [n, 7, 7, 512]
         if training {
             batchNormTraining(x: a_res5b_branch2b, y: a_bn5b_branch2b, gamma: p_bn5b_branch2b_gamma, beta: p_bn5b_branch2b_beta, movingMean: p_bn5b_branch2b_moving_mean, movingVariance: p_bn5b_branch2b_moving_variance,
@@ -2059,9 +2433,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res5b_branch2b, y: a_bn5b_branch2b, gamma: p_bn5b_branch2b_gamma, beta: p_bn5b_branch2b_beta, movingMean: p_bn5b_branch2b_moving_mean, movingVariance: p_bn5b_branch2b_moving_variance,
                                rows: n * 49, channels: 512, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(113)
         // res5b_branch2c (Conv2D): activation_44 [n, 7, 7, 512] → [n, 7, 7, 2048], 1×1/1 (GEMM)
         conv2DForward(x: a_bn5b_branch2b, weights: p_res5b_branch2c_kernel, bias: p_res5b_branch2c_bias, y: a_res5b_branch2c, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(114)
         // bn5b_branch2c (BatchNormalization): res5b_branch2c [n, 7, 7, 2048] → [n, 7, 7, 2048]
         if training {
             batchNormTraining(x: a_res5b_branch2c, y: a_bn5b_branch2c, gamma: p_bn5b_branch2c_gamma, beta: p_bn5b_branch2c_beta, movingMean: p_bn5b_branch2c_moving_mean, movingVariance: p_bn5b_branch2c_moving_variance,
@@ -2070,11 +2446,14 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res5b_branch2c, y: a_bn5b_branch2c, gamma: p_bn5b_branch2c_gamma, beta: p_bn5b_branch2c_beta, movingMean: p_bn5b_branch2c_moving_mean, movingVariance: p_bn5b_branch2c_moving_variance,
                                rows: n * 49, channels: 2048, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(115)
         // add_14 (Add + fused ReLU): bn5b_branch2c [n, 7, 7, 2048] + activation_42 [n, 7, 7, 2048] → [n, 7, 7, 2048]
         add(a_bn5b_branch2c, a_add_13, a_add_14, count: n * 100_352, relu: true, pool: pool)
+        profiler?.mark(116)
         // res5c_branch2a (Conv2D): activation_45 [n, 7, 7, 2048] → [n, 7, 7, 512], 1×1/1 (GEMM)
         conv2DForward(x: a_add_14, weights: p_res5c_branch2a_kernel, bias: p_res5c_branch2a_bias, y: a_res5c_branch2a, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 2048, outH: 7, outW: 7, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(117)
         // bn5c_branch2a (BatchNormalization + fused ReLU): res5c_branch2a [n, 7, 7, 512] → [n, 7, 7, 512]
         if training {
             batchNormTraining(x: a_res5c_branch2a, y: a_bn5c_branch2a, gamma: p_bn5c_branch2a_gamma, beta: p_bn5c_branch2a_beta, movingMean: p_bn5c_branch2a_moving_mean, movingVariance: p_bn5c_branch2a_moving_variance,
@@ -2083,9 +2462,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res5c_branch2a, y: a_bn5c_branch2a, gamma: p_bn5c_branch2a_gamma, beta: p_bn5c_branch2a_beta, movingMean: p_bn5c_branch2a_moving_mean, movingVariance: p_bn5c_branch2a_moving_variance,
                                rows: n * 49, channels: 512, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(118)
         // res5c_branch2b (Conv2D): activation_46 [n, 7, 7, 512] → [n, 7, 7, 512], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn5c_branch2a, weights: p_res5c_branch2b_kernel, bias: p_res5c_branch2b_bias, y: a_res5c_branch2b, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(119)
         // bn5c_branch2b (BatchNormalization + fused ReLU): res5c_branch2b [n, 7, 7, 512] → [n, 7, 7, 512]
         if training {
             batchNormTraining(x: a_res5c_branch2b, y: a_bn5c_branch2b, gamma: p_bn5c_branch2b_gamma, beta: p_bn5c_branch2b_beta, movingMean: p_bn5c_branch2b_moving_mean, movingVariance: p_bn5c_branch2b_moving_variance,
@@ -2094,9 +2475,11 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res5c_branch2b, y: a_bn5c_branch2b, gamma: p_bn5c_branch2b_gamma, beta: p_bn5c_branch2b_beta, movingMean: p_bn5c_branch2b_moving_mean, movingVariance: p_bn5c_branch2b_moving_variance,
                                rows: n * 49, channels: 512, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(120)
         // res5c_branch2c (Conv2D): activation_47 [n, 7, 7, 512] → [n, 7, 7, 2048], 1×1/1 (GEMM)
         conv2DForward(x: a_bn5c_branch2b, weights: p_res5c_branch2c_kernel, bias: p_res5c_branch2c_bias, y: a_res5c_branch2c, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(121)
         // bn5c_branch2c (BatchNormalization): res5c_branch2c [n, 7, 7, 2048] → [n, 7, 7, 2048]
         if training {
             batchNormTraining(x: a_res5c_branch2c, y: a_bn5c_branch2c, gamma: p_bn5c_branch2c_gamma, beta: p_bn5c_branch2c_beta, movingMean: p_bn5c_branch2c_moving_mean, movingVariance: p_bn5c_branch2c_moving_variance,
@@ -2105,494 +2488,628 @@ public final class ResNet50Imagenet: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res5c_branch2c, y: a_bn5c_branch2c, gamma: p_bn5c_branch2c_gamma, beta: p_bn5c_branch2c_beta, movingMean: p_bn5c_branch2c_moving_mean, movingVariance: p_bn5c_branch2c_moving_variance,
                                rows: n * 49, channels: 2048, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(122)
         // add_15 (Add + fused ReLU): bn5c_branch2c [n, 7, 7, 2048] + activation_45 [n, 7, 7, 2048] → [n, 7, 7, 2048]
         add(a_bn5c_branch2c, a_add_14, a_add_15, count: n * 100_352, relu: true, pool: pool)
+        profiler?.mark(123)
         // avg_pooling (AveragePooling2D): activation_48 [n, 7, 7, 2048] → [n, 3, 3, 2048]
         avgPool(a_add_15, a_avg_pooling, count: n, PoolGeometry(inH: 7, inW: 7, channels: 2048, outH: 3, outW: 3, poolH: 2, poolW: 2, strideH: 2, strideW: 2), pool: pool)
+        profiler?.mark(124)
         // softmax (Dense): flatten [n, 18432] → [n, 1000]
         denseForward(x: a_avg_pooling, weights: p_softmax_kernel, bias: p_softmax_bias, y: logits, count: n, inputs: 18432, outputs: 1000, pool: pool)
         softmax(logits, probabilities, count: n, classes: 1000)
+        profiler?.mark(125)
     }
 
     @discardableResult
     public func backward(labels: UnsafePointer<Float>, count n: Int, inputGradient: Bool = false) -> (loss: Double, correct: Int) {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
+        profiler?.start()
         let result = crossEntropy(logits: logits, labels: labels, count: n, classes: 1000)
         crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 1000)
+        profiler?.mark(126)
         // softmax (Dense): flatten [n, 18432] → [n, 1000]
         denseBackward(x: a_avg_pooling, weights: p_softmax_kernel, dy: dLogits, dWeights: g_softmax_kernel, dBias: g_softmax_bias,
                       dx: gradientSlot0, accumulate: false, count: n, inputs: 18432, outputs: 1000, pool: pool)
+        profiler?.mark(127)
         // avg_pooling (AveragePooling2D): activation_48 [n, 7, 7, 2048] → [n, 3, 3, 2048]
         avgPoolBackward(gradientSlot0, gradientSlot1, count: n, PoolGeometry(inH: 7, inW: 7, channels: 2048, outH: 3, outW: 3, poolH: 2, poolW: 2, strideH: 2, strideW: 2), accumulate: false, pool: pool)
+        profiler?.mark(128)
         // add_15 (Add + fused ReLU): bn5c_branch2c [n, 7, 7, 2048] + activation_45 [n, 7, 7, 2048] → [n, 7, 7, 2048]
         reluBackward(y: a_add_15, dy: gradientSlot1, dx: gradientSlot1, count: n * 100_352, accumulate: false, pool: pool)
+        profiler?.mark(129)
         // bn5c_branch2c (BatchNormalization): res5c_branch2c [n, 7, 7, 2048] → [n, 7, 7, 2048]
         batchNormBackward(x: a_res5c_branch2c, y: a_bn5c_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5c_branch2c_gamma,
                           savedMean: bnMean_bn5c_branch2c, savedInvStd: bnInvStd_bn5c_branch2c, dGamma: g_bn5c_branch2c_gamma, dBeta: g_bn5c_branch2c_beta,
                           rows: n * 49, channels: 2048, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(130)
         // res5c_branch2c (Conv2D): activation_47 [n, 7, 7, 512] → [n, 7, 7, 2048], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn5c_branch2b, weights: p_res5c_branch2c_kernel, dy: gradientSlot0, dWeights: g_res5c_branch2c_kernel, dBias: g_res5c_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(131)
         // bn5c_branch2b (BatchNormalization + fused ReLU): res5c_branch2b [n, 7, 7, 512] → [n, 7, 7, 512]
         batchNormBackward(x: a_res5c_branch2b, y: a_bn5c_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn5c_branch2b_gamma,
                           savedMean: bnMean_bn5c_branch2b, savedInvStd: bnInvStd_bn5c_branch2b, dGamma: g_bn5c_branch2b_gamma, dBeta: g_bn5c_branch2b_beta,
                           rows: n * 49, channels: 512, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(132)
         // res5c_branch2b (Conv2D): activation_46 [n, 7, 7, 512] → [n, 7, 7, 512], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn5c_branch2a, weights: p_res5c_branch2b_kernel, dy: gradientSlot0, dWeights: g_res5c_branch2b_kernel, dBias: g_res5c_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(133)
         // bn5c_branch2a (BatchNormalization + fused ReLU): res5c_branch2a [n, 7, 7, 512] → [n, 7, 7, 512]
         batchNormBackward(x: a_res5c_branch2a, y: a_bn5c_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn5c_branch2a_gamma,
                           savedMean: bnMean_bn5c_branch2a, savedInvStd: bnInvStd_bn5c_branch2a, dGamma: g_bn5c_branch2a_gamma, dBeta: g_bn5c_branch2a_beta,
                           rows: n * 49, channels: 512, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(134)
         // res5c_branch2a (Conv2D): activation_45 [n, 7, 7, 2048] → [n, 7, 7, 512], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_14, weights: p_res5c_branch2a_kernel, dy: gradientSlot0, dWeights: g_res5c_branch2a_kernel, dBias: g_res5c_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 2048, outH: 7, outW: 7, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(135)
         // add_14 (Add + fused ReLU): bn5b_branch2c [n, 7, 7, 2048] + activation_42 [n, 7, 7, 2048] → [n, 7, 7, 2048]
         reluBackward(y: a_add_14, dy: gradientSlot1, dx: gradientSlot1, count: n * 100_352, accumulate: false, pool: pool)
+        profiler?.mark(136)
         // bn5b_branch2c (BatchNormalization): res5b_branch2c [n, 7, 7, 2048] → [n, 7, 7, 2048]
         batchNormBackward(x: a_res5b_branch2c, y: a_bn5b_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5b_branch2c_gamma,
                           savedMean: bnMean_bn5b_branch2c, savedInvStd: bnInvStd_bn5b_branch2c, dGamma: g_bn5b_branch2c_gamma, dBeta: g_bn5b_branch2c_beta,
                           rows: n * 49, channels: 2048, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(137)
         // res5b_branch2c (Conv2D): activation_44 [n, 7, 7, 512] → [n, 7, 7, 2048], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn5b_branch2b, weights: p_res5b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res5b_branch2c_kernel, dBias: g_res5b_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(138)
         // bn5b_branch2b (BatchNormalization + fused ReLU): res5b_branch2b [n, 7, 7, 512] → [n, 7, 7, 512]
         batchNormBackward(x: a_res5b_branch2b, y: a_bn5b_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn5b_branch2b_gamma,
                           savedMean: bnMean_bn5b_branch2b, savedInvStd: bnInvStd_bn5b_branch2b, dGamma: g_bn5b_branch2b_gamma, dBeta: g_bn5b_branch2b_beta,
                           rows: n * 49, channels: 512, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(139)
         // res5b_branch2b (Conv2D): activation_43 [n, 7, 7, 512] → [n, 7, 7, 512], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn5b_branch2a, weights: p_res5b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res5b_branch2b_kernel, dBias: g_res5b_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(140)
         // bn5b_branch2a (BatchNormalization + fused ReLU): res5b_branch2a [n, 7, 7, 512] → [n, 7, 7, 512]
         batchNormBackward(x: a_res5b_branch2a, y: a_bn5b_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn5b_branch2a_gamma,
                           savedMean: bnMean_bn5b_branch2a, savedInvStd: bnInvStd_bn5b_branch2a, dGamma: g_bn5b_branch2a_gamma, dBeta: g_bn5b_branch2a_beta,
                           rows: n * 49, channels: 512, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(141)
         // res5b_branch2a (Conv2D): activation_42 [n, 7, 7, 2048] → [n, 7, 7, 512], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_13, weights: p_res5b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res5b_branch2a_kernel, dBias: g_res5b_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 2048, outH: 7, outW: 7, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(142)
         // add_13 (Add + fused ReLU): bn5a_branch2c [n, 7, 7, 2048] + bn5a_branch1 [n, 7, 7, 2048] → [n, 7, 7, 2048]
         reluBackward(y: a_add_13, dy: gradientSlot1, dx: gradientSlot1, count: n * 100_352, accumulate: false, pool: pool)
+        profiler?.mark(143)
         // bn5a_branch1 (BatchNormalization): res5a_branch1 [n, 7, 7, 2048] → [n, 7, 7, 2048]
         batchNormBackward(x: a_res5a_branch1, y: a_bn5a_branch1, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5a_branch1_gamma,
                           savedMean: bnMean_bn5a_branch1, savedInvStd: bnInvStd_bn5a_branch1, dGamma: g_bn5a_branch1_gamma, dBeta: g_bn5a_branch1_beta,
                           rows: n * 49, channels: 2048, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(144)
         // res5a_branch1 (Conv2D): activation_39 [n, 14, 14, 1024] → [n, 7, 7, 2048], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_12, weights: p_res5a_branch1_kernel, dy: gradientSlot0, dWeights: g_res5a_branch1_kernel, dBias: g_res5a_branch1_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 7, outW: 7, outC: 2048, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(145)
         // bn5a_branch2c (BatchNormalization): res5a_branch2c [n, 7, 7, 2048] → [n, 7, 7, 2048]
         batchNormBackward(x: a_res5a_branch2c, y: a_bn5a_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5a_branch2c_gamma,
                           savedMean: bnMean_bn5a_branch2c, savedInvStd: bnInvStd_bn5a_branch2c, dGamma: g_bn5a_branch2c_gamma, dBeta: g_bn5a_branch2c_beta,
                           rows: n * 49, channels: 2048, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(146)
         // res5a_branch2c (Conv2D): activation_41 [n, 7, 7, 512] → [n, 7, 7, 2048], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn5a_branch2b, weights: p_res5a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res5a_branch2c_kernel, dBias: g_res5a_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(147)
         // bn5a_branch2b (BatchNormalization + fused ReLU): res5a_branch2b [n, 7, 7, 512] → [n, 7, 7, 512]
         batchNormBackward(x: a_res5a_branch2b, y: a_bn5a_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5a_branch2b_gamma,
                           savedMean: bnMean_bn5a_branch2b, savedInvStd: bnInvStd_bn5a_branch2b, dGamma: g_bn5a_branch2b_gamma, dBeta: g_bn5a_branch2b_beta,
                           rows: n * 49, channels: 512, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(148)
         // res5a_branch2b (Conv2D): activation_40 [n, 7, 7, 512] → [n, 7, 7, 512], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn5a_branch2a, weights: p_res5a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res5a_branch2b_kernel, dBias: g_res5a_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(149)
         // bn5a_branch2a (BatchNormalization + fused ReLU): res5a_branch2a [n, 7, 7, 512] → [n, 7, 7, 512]
         batchNormBackward(x: a_res5a_branch2a, y: a_bn5a_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5a_branch2a_gamma,
                           savedMean: bnMean_bn5a_branch2a, savedInvStd: bnInvStd_bn5a_branch2a, dGamma: g_bn5a_branch2a_gamma, dBeta: g_bn5a_branch2a_beta,
                           rows: n * 49, channels: 512, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(150)
         // res5a_branch2a (Conv2D): activation_39 [n, 14, 14, 1024] → [n, 7, 7, 512], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_12, weights: p_res5a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res5a_branch2a_kernel, dBias: g_res5a_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 7, outW: 7, outC: 512, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(151)
         // add_12 (Add + fused ReLU): bn4f_branch2c [n, 14, 14, 1024] + activation_36 [n, 14, 14, 1024] → [n, 14, 14, 1024]
         reluBackward(y: a_add_12, dy: gradientSlot2, dx: gradientSlot2, count: n * 200_704, accumulate: false, pool: pool)
+        profiler?.mark(152)
         // bn4f_branch2c (BatchNormalization): res4f_branch2c [n, 14, 14, 1024] → [n, 14, 14, 1024]
         batchNormBackward(x: a_res4f_branch2c, y: a_bn4f_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4f_branch2c_gamma,
                           savedMean: bnMean_bn4f_branch2c, savedInvStd: bnInvStd_bn4f_branch2c, dGamma: g_bn4f_branch2c_gamma, dBeta: g_bn4f_branch2c_beta,
                           rows: n * 196, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(153)
         // res4f_branch2c (Conv2D): activation_38 [n, 14, 14, 256] → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn4f_branch2b, weights: p_res4f_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4f_branch2c_kernel, dBias: g_res4f_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(154)
         // bn4f_branch2b (BatchNormalization + fused ReLU): res4f_branch2b [n, 14, 14, 256] → [n, 14, 14, 256]
         batchNormBackward(x: a_res4f_branch2b, y: a_bn4f_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4f_branch2b_gamma,
                           savedMean: bnMean_bn4f_branch2b, savedInvStd: bnInvStd_bn4f_branch2b, dGamma: g_bn4f_branch2b_gamma, dBeta: g_bn4f_branch2b_beta,
                           rows: n * 196, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(155)
         // res4f_branch2b (Conv2D): activation_37 [n, 14, 14, 256] → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn4f_branch2a, weights: p_res4f_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4f_branch2b_kernel, dBias: g_res4f_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(156)
         // bn4f_branch2a (BatchNormalization + fused ReLU): res4f_branch2a [n, 14, 14, 256] → [n, 14, 14, 256]
         batchNormBackward(x: a_res4f_branch2a, y: a_bn4f_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4f_branch2a_gamma,
                           savedMean: bnMean_bn4f_branch2a, savedInvStd: bnInvStd_bn4f_branch2a, dGamma: g_bn4f_branch2a_gamma, dBeta: g_bn4f_branch2a_beta,
                           rows: n * 196, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(157)
         // res4f_branch2a (Conv2D): activation_36 [n, 14, 14, 1024] → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_11, weights: p_res4f_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4f_branch2a_kernel, dBias: g_res4f_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(158)
         // add_11 (Add + fused ReLU): bn4e_branch2c [n, 14, 14, 1024] + activation_33 [n, 14, 14, 1024] → [n, 14, 14, 1024]
         reluBackward(y: a_add_11, dy: gradientSlot2, dx: gradientSlot2, count: n * 200_704, accumulate: false, pool: pool)
+        profiler?.mark(159)
         // bn4e_branch2c (BatchNormalization): res4e_branch2c [n, 14, 14, 1024] → [n, 14, 14, 1024]
         batchNormBackward(x: a_res4e_branch2c, y: a_bn4e_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4e_branch2c_gamma,
                           savedMean: bnMean_bn4e_branch2c, savedInvStd: bnInvStd_bn4e_branch2c, dGamma: g_bn4e_branch2c_gamma, dBeta: g_bn4e_branch2c_beta,
                           rows: n * 196, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(160)
         // res4e_branch2c (Conv2D): activation_35 [n, 14, 14, 256] → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn4e_branch2b, weights: p_res4e_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4e_branch2c_kernel, dBias: g_res4e_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(161)
         // bn4e_branch2b (BatchNormalization + fused ReLU): res4e_branch2b [n, 14, 14, 256] → [n, 14, 14, 256]
         batchNormBackward(x: a_res4e_branch2b, y: a_bn4e_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4e_branch2b_gamma,
                           savedMean: bnMean_bn4e_branch2b, savedInvStd: bnInvStd_bn4e_branch2b, dGamma: g_bn4e_branch2b_gamma, dBeta: g_bn4e_branch2b_beta,
                           rows: n * 196, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(162)
         // res4e_branch2b (Conv2D): activation_34 [n, 14, 14, 256] → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn4e_branch2a, weights: p_res4e_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4e_branch2b_kernel, dBias: g_res4e_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(163)
         // bn4e_branch2a (BatchNormalization + fused ReLU): res4e_branch2a [n, 14, 14, 256] → [n, 14, 14, 256]
         batchNormBackward(x: a_res4e_branch2a, y: a_bn4e_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4e_branch2a_gamma,
                           savedMean: bnMean_bn4e_branch2a, savedInvStd: bnInvStd_bn4e_branch2a, dGamma: g_bn4e_branch2a_gamma, dBeta: g_bn4e_branch2a_beta,
                           rows: n * 196, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(164)
         // res4e_branch2a (Conv2D): activation_33 [n, 14, 14, 1024] → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_10, weights: p_res4e_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4e_branch2a_kernel, dBias: g_res4e_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(165)
         // add_10 (Add + fused ReLU): bn4d_branch2c [n, 14, 14, 1024] + activation_30 [n, 14, 14, 1024] → [n, 14, 14, 1024]
         reluBackward(y: a_add_10, dy: gradientSlot2, dx: gradientSlot2, count: n * 200_704, accumulate: false, pool: pool)
+        profiler?.mark(166)
         // bn4d_branch2c (BatchNormalization): res4d_branch2c [n, 14, 14, 1024] → [n, 14, 14, 1024]
         batchNormBackward(x: a_res4d_branch2c, y: a_bn4d_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4d_branch2c_gamma,
                           savedMean: bnMean_bn4d_branch2c, savedInvStd: bnInvStd_bn4d_branch2c, dGamma: g_bn4d_branch2c_gamma, dBeta: g_bn4d_branch2c_beta,
                           rows: n * 196, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(167)
         // res4d_branch2c (Conv2D): activation_32 [n, 14, 14, 256] → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn4d_branch2b, weights: p_res4d_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4d_branch2c_kernel, dBias: g_res4d_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(168)
         // bn4d_branch2b (BatchNormalization + fused ReLU): res4d_branch2b [n, 14, 14, 256] → [n, 14, 14, 256]
         batchNormBackward(x: a_res4d_branch2b, y: a_bn4d_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4d_branch2b_gamma,
                           savedMean: bnMean_bn4d_branch2b, savedInvStd: bnInvStd_bn4d_branch2b, dGamma: g_bn4d_branch2b_gamma, dBeta: g_bn4d_branch2b_beta,
                           rows: n * 196, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(169)
         // res4d_branch2b (Conv2D): activation_31 [n, 14, 14, 256] → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn4d_branch2a, weights: p_res4d_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4d_branch2b_kernel, dBias: g_res4d_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(170)
         // bn4d_branch2a (BatchNormalization + fused ReLU): res4d_branch2a [n, 14, 14, 256] → [n, 14, 14, 256]
         batchNormBackward(x: a_res4d_branch2a, y: a_bn4d_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4d_branch2a_gamma,
                           savedMean: bnMean_bn4d_branch2a, savedInvStd: bnInvStd_bn4d_branch2a, dGamma: g_bn4d_branch2a_gamma, dBeta: g_bn4d_branch2a_beta,
                           rows: n * 196, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(171)
         // res4d_branch2a (Conv2D): activation_30 [n, 14, 14, 1024] → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_9, weights: p_res4d_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4d_branch2a_kernel, dBias: g_res4d_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(172)
         // add_9 (Add + fused ReLU): bn4c_branch2c [n, 14, 14, 1024] + activation_27 [n, 14, 14, 1024] → [n, 14, 14, 1024]
         reluBackward(y: a_add_9, dy: gradientSlot2, dx: gradientSlot2, count: n * 200_704, accumulate: false, pool: pool)
+        profiler?.mark(173)
         // bn4c_branch2c (BatchNormalization): res4c_branch2c [n, 14, 14, 1024] → [n, 14, 14, 1024]
         batchNormBackward(x: a_res4c_branch2c, y: a_bn4c_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4c_branch2c_gamma,
                           savedMean: bnMean_bn4c_branch2c, savedInvStd: bnInvStd_bn4c_branch2c, dGamma: g_bn4c_branch2c_gamma, dBeta: g_bn4c_branch2c_beta,
                           rows: n * 196, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(174)
         // res4c_branch2c (Conv2D): activation_29 [n, 14, 14, 256] → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn4c_branch2b, weights: p_res4c_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4c_branch2c_kernel, dBias: g_res4c_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(175)
         // bn4c_branch2b (BatchNormalization + fused ReLU): res4c_branch2b [n, 14, 14, 256] → [n, 14, 14, 256]
         batchNormBackward(x: a_res4c_branch2b, y: a_bn4c_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4c_branch2b_gamma,
                           savedMean: bnMean_bn4c_branch2b, savedInvStd: bnInvStd_bn4c_branch2b, dGamma: g_bn4c_branch2b_gamma, dBeta: g_bn4c_branch2b_beta,
                           rows: n * 196, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(176)
         // res4c_branch2b (Conv2D): activation_28 [n, 14, 14, 256] → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn4c_branch2a, weights: p_res4c_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4c_branch2b_kernel, dBias: g_res4c_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(177)
         // bn4c_branch2a (BatchNormalization + fused ReLU): res4c_branch2a [n, 14, 14, 256] → [n, 14, 14, 256]
         batchNormBackward(x: a_res4c_branch2a, y: a_bn4c_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4c_branch2a_gamma,
                           savedMean: bnMean_bn4c_branch2a, savedInvStd: bnInvStd_bn4c_branch2a, dGamma: g_bn4c_branch2a_gamma, dBeta: g_bn4c_branch2a_beta,
                           rows: n * 196, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(178)
         // res4c_branch2a (Conv2D): activation_27 [n, 14, 14, 1024] → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_8, weights: p_res4c_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4c_branch2a_kernel, dBias: g_res4c_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(179)
         // add_8 (Add + fused ReLU): bn4b_branch2c [n, 14, 14, 1024] + activation_24 [n, 14, 14, 1024] → [n, 14, 14, 1024]
         reluBackward(y: a_add_8, dy: gradientSlot2, dx: gradientSlot2, count: n * 200_704, accumulate: false, pool: pool)
+        profiler?.mark(180)
         // bn4b_branch2c (BatchNormalization): res4b_branch2c [n, 14, 14, 1024] → [n, 14, 14, 1024]
         batchNormBackward(x: a_res4b_branch2c, y: a_bn4b_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4b_branch2c_gamma,
                           savedMean: bnMean_bn4b_branch2c, savedInvStd: bnInvStd_bn4b_branch2c, dGamma: g_bn4b_branch2c_gamma, dBeta: g_bn4b_branch2c_beta,
                           rows: n * 196, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(181)
         // res4b_branch2c (Conv2D): activation_26 [n, 14, 14, 256] → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn4b_branch2b, weights: p_res4b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4b_branch2c_kernel, dBias: g_res4b_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(182)
         // bn4b_branch2b (BatchNormalization + fused ReLU): res4b_branch2b [n, 14, 14, 256] → [n, 14, 14, 256]
         batchNormBackward(x: a_res4b_branch2b, y: a_bn4b_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4b_branch2b_gamma,
                           savedMean: bnMean_bn4b_branch2b, savedInvStd: bnInvStd_bn4b_branch2b, dGamma: g_bn4b_branch2b_gamma, dBeta: g_bn4b_branch2b_beta,
                           rows: n * 196, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(183)
         // res4b_branch2b (Conv2D): activation_25 [n, 14, 14, 256] → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn4b_branch2a, weights: p_res4b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4b_branch2b_kernel, dBias: g_res4b_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(184)
         // bn4b_branch2a (BatchNormalization + fused ReLU): res4b_branch2a [n, 14, 14, 256] → [n, 14, 14, 256]
         batchNormBackward(x: a_res4b_branch2a, y: a_bn4b_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4b_branch2a_gamma,
                           savedMean: bnMean_bn4b_branch2a, savedInvStd: bnInvStd_bn4b_branch2a, dGamma: g_bn4b_branch2a_gamma, dBeta: g_bn4b_branch2a_beta,
                           rows: n * 196, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(185)
         // res4b_branch2a (Conv2D): activation_24 [n, 14, 14, 1024] → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_7, weights: p_res4b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4b_branch2a_kernel, dBias: g_res4b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(186)
         // add_7 (Add + fused ReLU): bn4a_branch2c [n, 14, 14, 1024] + bn4a_branch1 [n, 14, 14, 1024] → [n, 14, 14, 1024]
         reluBackward(y: a_add_7, dy: gradientSlot2, dx: gradientSlot2, count: n * 200_704, accumulate: false, pool: pool)
+        profiler?.mark(187)
         // bn4a_branch1 (BatchNormalization): res4a_branch1 [n, 14, 14, 1024] → [n, 14, 14, 1024]
         batchNormBackward(x: a_res4a_branch1, y: a_bn4a_branch1, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4a_branch1_gamma,
                           savedMean: bnMean_bn4a_branch1, savedInvStd: bnInvStd_bn4a_branch1, dGamma: g_bn4a_branch1_gamma, dBeta: g_bn4a_branch1_beta,
                           rows: n * 196, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(188)
         // res4a_branch1 (Conv2D): activation_21 [n, 28, 28, 512] → [n, 14, 14, 1024], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_6, weights: p_res4a_branch1_kernel, dy: gradientSlot0, dWeights: g_res4a_branch1_kernel, dBias: g_res4a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(189)
         // bn4a_branch2c (BatchNormalization): res4a_branch2c [n, 14, 14, 1024] → [n, 14, 14, 1024]
         batchNormBackward(x: a_res4a_branch2c, y: a_bn4a_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4a_branch2c_gamma,
                           savedMean: bnMean_bn4a_branch2c, savedInvStd: bnInvStd_bn4a_branch2c, dGamma: g_bn4a_branch2c_gamma, dBeta: g_bn4a_branch2c_beta,
                           rows: n * 196, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(190)
         // res4a_branch2c (Conv2D): activation_23 [n, 14, 14, 256] → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn4a_branch2b, weights: p_res4a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4a_branch2c_kernel, dBias: g_res4a_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(191)
         // bn4a_branch2b (BatchNormalization + fused ReLU): res4a_branch2b [n, 14, 14, 256] → [n, 14, 14, 256]
         batchNormBackward(x: a_res4a_branch2b, y: a_bn4a_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4a_branch2b_gamma,
                           savedMean: bnMean_bn4a_branch2b, savedInvStd: bnInvStd_bn4a_branch2b, dGamma: g_bn4a_branch2b_gamma, dBeta: g_bn4a_branch2b_beta,
                           rows: n * 196, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(192)
         // res4a_branch2b (Conv2D): activation_22 [n, 14, 14, 256] → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn4a_branch2a, weights: p_res4a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4a_branch2b_kernel, dBias: g_res4a_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(193)
         // bn4a_branch2a (BatchNormalization + fused ReLU): res4a_branch2a [n, 14, 14, 256] → [n, 14, 14, 256]
         batchNormBackward(x: a_res4a_branch2a, y: a_bn4a_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4a_branch2a_gamma,
                           savedMean: bnMean_bn4a_branch2a, savedInvStd: bnInvStd_bn4a_branch2a, dGamma: g_bn4a_branch2a_gamma, dBeta: g_bn4a_branch2a_beta,
                           rows: n * 196, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(194)
         // res4a_branch2a (Conv2D): activation_21 [n, 28, 28, 512] → [n, 14, 14, 256], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_6, weights: p_res4a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4a_branch2a_kernel, dBias: g_res4a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(195)
         // add_6 (Add + fused ReLU): bn3d_branch2c [n, 28, 28, 512] + activation_18 [n, 28, 28, 512] → [n, 28, 28, 512]
         reluBackward(y: a_add_6, dy: gradientSlot1, dx: gradientSlot1, count: n * 401_408, accumulate: false, pool: pool)
+        profiler?.mark(196)
         // bn3d_branch2c (BatchNormalization): res3d_branch2c [n, 28, 28, 512] → [n, 28, 28, 512]
         batchNormBackward(x: a_res3d_branch2c, y: a_bn3d_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3d_branch2c_gamma,
                           savedMean: bnMean_bn3d_branch2c, savedInvStd: bnInvStd_bn3d_branch2c, dGamma: g_bn3d_branch2c_gamma, dBeta: g_bn3d_branch2c_beta,
                           rows: n * 784, channels: 512, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(197)
         // res3d_branch2c (Conv2D): activation_20 [n, 28, 28, 128] → [n, 28, 28, 512], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3d_branch2b, weights: p_res3d_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3d_branch2c_kernel, dBias: g_res3d_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(198)
         // bn3d_branch2b (BatchNormalization + fused ReLU): res3d_branch2b [n, 28, 28, 128] → [n, 28, 28, 128]
         batchNormBackward(x: a_res3d_branch2b, y: a_bn3d_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3d_branch2b_gamma,
                           savedMean: bnMean_bn3d_branch2b, savedInvStd: bnInvStd_bn3d_branch2b, dGamma: g_bn3d_branch2b_gamma, dBeta: g_bn3d_branch2b_beta,
                           rows: n * 784, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(199)
         // res3d_branch2b (Conv2D): activation_19 [n, 28, 28, 128] → [n, 28, 28, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3d_branch2a, weights: p_res3d_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3d_branch2b_kernel, dBias: g_res3d_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(200)
         // bn3d_branch2a (BatchNormalization + fused ReLU): res3d_branch2a [n, 28, 28, 128] → [n, 28, 28, 128]
         batchNormBackward(x: a_res3d_branch2a, y: a_bn3d_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3d_branch2a_gamma,
                           savedMean: bnMean_bn3d_branch2a, savedInvStd: bnInvStd_bn3d_branch2a, dGamma: g_bn3d_branch2a_gamma, dBeta: g_bn3d_branch2a_beta,
                           rows: n * 784, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(201)
         // res3d_branch2a (Conv2D): activation_18 [n, 28, 28, 512] → [n, 28, 28, 128], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_5, weights: p_res3d_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3d_branch2a_kernel, dBias: g_res3d_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 28, outW: 28, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(202)
         // add_5 (Add + fused ReLU): bn3c_branch2c [n, 28, 28, 512] + activation_15 [n, 28, 28, 512] → [n, 28, 28, 512]
         reluBackward(y: a_add_5, dy: gradientSlot1, dx: gradientSlot1, count: n * 401_408, accumulate: false, pool: pool)
+        profiler?.mark(203)
         // bn3c_branch2c (BatchNormalization): res3c_branch2c [n, 28, 28, 512] → [n, 28, 28, 512]
         batchNormBackward(x: a_res3c_branch2c, y: a_bn3c_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3c_branch2c_gamma,
                           savedMean: bnMean_bn3c_branch2c, savedInvStd: bnInvStd_bn3c_branch2c, dGamma: g_bn3c_branch2c_gamma, dBeta: g_bn3c_branch2c_beta,
                           rows: n * 784, channels: 512, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(204)
         // res3c_branch2c (Conv2D): activation_17 [n, 28, 28, 128] → [n, 28, 28, 512], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3c_branch2b, weights: p_res3c_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3c_branch2c_kernel, dBias: g_res3c_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(205)
         // bn3c_branch2b (BatchNormalization + fused ReLU): res3c_branch2b [n, 28, 28, 128] → [n, 28, 28, 128]
         batchNormBackward(x: a_res3c_branch2b, y: a_bn3c_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3c_branch2b_gamma,
                           savedMean: bnMean_bn3c_branch2b, savedInvStd: bnInvStd_bn3c_branch2b, dGamma: g_bn3c_branch2b_gamma, dBeta: g_bn3c_branch2b_beta,
                           rows: n * 784, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(206)
         // res3c_branch2b (Conv2D): activation_16 [n, 28, 28, 128] → [n, 28, 28, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3c_branch2a, weights: p_res3c_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3c_branch2b_kernel, dBias: g_res3c_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(207)
         // bn3c_branch2a (BatchNormalization + fused ReLU): res3c_branch2a [n, 28, 28, 128] → [n, 28, 28, 128]
         batchNormBackward(x: a_res3c_branch2a, y: a_bn3c_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3c_branch2a_gamma,
                           savedMean: bnMean_bn3c_branch2a, savedInvStd: bnInvStd_bn3c_branch2a, dGamma: g_bn3c_branch2a_gamma, dBeta: g_bn3c_branch2a_beta,
                           rows: n * 784, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(208)
         // res3c_branch2a (Conv2D): activation_15 [n, 28, 28, 512] → [n, 28, 28, 128], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_4, weights: p_res3c_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3c_branch2a_kernel, dBias: g_res3c_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 28, outW: 28, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(209)
         // add_4 (Add + fused ReLU): bn3b_branch2c [n, 28, 28, 512] + activation_12 [n, 28, 28, 512] → [n, 28, 28, 512]
         reluBackward(y: a_add_4, dy: gradientSlot1, dx: gradientSlot1, count: n * 401_408, accumulate: false, pool: pool)
+        profiler?.mark(210)
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 28, 28, 512] → [n, 28, 28, 512]
         batchNormBackward(x: a_res3b_branch2c, y: a_bn3b_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2c_gamma,
                           savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, dGamma: g_bn3b_branch2c_gamma, dBeta: g_bn3b_branch2c_beta,
                           rows: n * 784, channels: 512, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(211)
         // res3b_branch2c (Conv2D): activation_14 [n, 28, 28, 128] → [n, 28, 28, 512], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2c_kernel, dBias: g_res3b_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(212)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 28, 28, 128] → [n, 28, 28, 128]
         batchNormBackward(x: a_res3b_branch2b, y: a_bn3b_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2b_gamma,
                           savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, dGamma: g_bn3b_branch2b_gamma, dBeta: g_bn3b_branch2b_beta,
                           rows: n * 784, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(213)
         // res3b_branch2b (Conv2D): activation_13 [n, 28, 28, 128] → [n, 28, 28, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2b_kernel, dBias: g_res3b_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(214)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 28, 28, 128] → [n, 28, 28, 128]
         batchNormBackward(x: a_res3b_branch2a, y: a_bn3b_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2a_gamma,
                           savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, dGamma: g_bn3b_branch2a_gamma, dBeta: g_bn3b_branch2a_beta,
                           rows: n * 784, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(215)
         // res3b_branch2a (Conv2D): activation_12 [n, 28, 28, 512] → [n, 28, 28, 128], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_3, weights: p_res3b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2a_kernel, dBias: g_res3b_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 28, outW: 28, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(216)
         // add_3 (Add + fused ReLU): bn3a_branch2c [n, 28, 28, 512] + bn3a_branch1 [n, 28, 28, 512] → [n, 28, 28, 512]
         reluBackward(y: a_add_3, dy: gradientSlot1, dx: gradientSlot1, count: n * 401_408, accumulate: false, pool: pool)
+        profiler?.mark(217)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 28, 28, 512] → [n, 28, 28, 512]
         batchNormBackward(x: a_res3a_branch1, y: a_bn3a_branch1, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch1_gamma,
                           savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, dGamma: g_bn3a_branch1_gamma, dBeta: g_bn3a_branch1_beta,
                           rows: n * 784, channels: 512, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(218)
         // res3a_branch1 (Conv2D): activation_9 [n, 55, 55, 256] → [n, 28, 28, 512], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_2, weights: p_res3a_branch1_kernel, dy: gradientSlot0, dWeights: g_res3a_branch1_kernel, dBias: g_res3a_branch1_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 55, inW: 55, inC: 256, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(219)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 28, 28, 512] → [n, 28, 28, 512]
         batchNormBackward(x: a_res3a_branch2c, y: a_bn3a_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2c_gamma,
                           savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, dGamma: g_bn3a_branch2c_gamma, dBeta: g_bn3a_branch2c_beta,
                           rows: n * 784, channels: 512, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(220)
         // res3a_branch2c (Conv2D): activation_11 [n, 28, 28, 128] → [n, 28, 28, 512], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2c_kernel, dBias: g_res3a_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(221)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 28, 28, 128] → [n, 28, 28, 128]
         batchNormBackward(x: a_res3a_branch2b, y: a_bn3a_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2b_gamma,
                           savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, dGamma: g_bn3a_branch2b_gamma, dBeta: g_bn3a_branch2b_beta,
                           rows: n * 784, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(222)
         // res3a_branch2b (Conv2D): activation_10 [n, 28, 28, 128] → [n, 28, 28, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2b_kernel, dBias: g_res3a_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(223)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 28, 28, 128] → [n, 28, 28, 128]
         batchNormBackward(x: a_res3a_branch2a, y: a_bn3a_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2a_gamma,
                           savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, dGamma: g_bn3a_branch2a_gamma, dBeta: g_bn3a_branch2a_beta,
                           rows: n * 784, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(224)
         // res3a_branch2a (Conv2D): activation_9 [n, 55, 55, 256] → [n, 28, 28, 128], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_2, weights: p_res3a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2a_kernel, dBias: g_res3a_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 55, inW: 55, inC: 256, outH: 28, outW: 28, outC: 128, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(225)
         // add_2 (Add + fused ReLU): bn2c_branch2c [n, 55, 55, 256] + activation_6 [n, 55, 55, 256] → [n, 55, 55, 256]
         reluBackward(y: a_add_2, dy: gradientSlot2, dx: gradientSlot2, count: n * 774_400, accumulate: false, pool: pool)
+        profiler?.mark(226)
         // bn2c_branch2c (BatchNormalization): res2c_branch2c [n, 55, 55, 256] → [n, 55, 55, 256]
         batchNormBackward(x: a_res2c_branch2c, y: a_bn2c_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2c_branch2c_gamma,
                           savedMean: bnMean_bn2c_branch2c, savedInvStd: bnInvStd_bn2c_branch2c, dGamma: g_bn2c_branch2c_gamma, dBeta: g_bn2c_branch2c_beta,
                           rows: n * 3025, channels: 256, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(227)
         // res2c_branch2c (Conv2D): activation_8 [n, 55, 55, 64] → [n, 55, 55, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2c_branch2b, weights: p_res2c_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2c_branch2c_kernel, dBias: g_res2c_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(228)
         // bn2c_branch2b (BatchNormalization + fused ReLU): res2c_branch2b [n, 55, 55, 64] → [n, 55, 55, 64]
         batchNormBackward(x: a_res2c_branch2b, y: a_bn2c_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2c_branch2b_gamma,
                           savedMean: bnMean_bn2c_branch2b, savedInvStd: bnInvStd_bn2c_branch2b, dGamma: g_bn2c_branch2b_gamma, dBeta: g_bn2c_branch2b_beta,
                           rows: n * 3025, channels: 64, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(229)
         // res2c_branch2b (Conv2D): activation_7 [n, 55, 55, 64] → [n, 55, 55, 64], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn2c_branch2a, weights: p_res2c_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2c_branch2b_kernel, dBias: g_res2c_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(230)
         // bn2c_branch2a (BatchNormalization + fused ReLU): res2c_branch2a [n, 55, 55, 64] → [n, 55, 55, 64]
         batchNormBackward(x: a_res2c_branch2a, y: a_bn2c_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2c_branch2a_gamma,
                           savedMean: bnMean_bn2c_branch2a, savedInvStd: bnInvStd_bn2c_branch2a, dGamma: g_bn2c_branch2a_gamma, dBeta: g_bn2c_branch2a_beta,
                           rows: n * 3025, channels: 64, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(231)
         // res2c_branch2a (Conv2D): activation_6 [n, 55, 55, 256] → [n, 55, 55, 64], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_1, weights: p_res2c_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2c_branch2a_kernel, dBias: g_res2c_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 55, inW: 55, inC: 256, outH: 55, outW: 55, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(232)
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 55, 55, 256] + activation_3 [n, 55, 55, 256] → [n, 55, 55, 256]
         reluBackward(y: a_add_1, dy: gradientSlot2, dx: gradientSlot2, count: n * 774_400, accumulate: false, pool: pool)
+        profiler?.mark(233)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 55, 55, 256] → [n, 55, 55, 256]
         batchNormBackward(x: a_res2b_branch2c, y: a_bn2b_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2c_gamma,
                           savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, dGamma: g_bn2b_branch2c_gamma, dBeta: g_bn2b_branch2c_beta,
                           rows: n * 3025, channels: 256, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(234)
         // res2b_branch2c (Conv2D): activation_5 [n, 55, 55, 64] → [n, 55, 55, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2c_kernel, dBias: g_res2b_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(235)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 55, 55, 64] → [n, 55, 55, 64]
         batchNormBackward(x: a_res2b_branch2b, y: a_bn2b_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2b_gamma,
                           savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, dGamma: g_bn2b_branch2b_gamma, dBeta: g_bn2b_branch2b_beta,
                           rows: n * 3025, channels: 64, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(236)
         // res2b_branch2b (Conv2D): activation_4 [n, 55, 55, 64] → [n, 55, 55, 64], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2b_kernel, dBias: g_res2b_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(237)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 55, 55, 64] → [n, 55, 55, 64]
         batchNormBackward(x: a_res2b_branch2a, y: a_bn2b_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2a_gamma,
                           savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, dGamma: g_bn2b_branch2a_gamma, dBeta: g_bn2b_branch2a_beta,
                           rows: n * 3025, channels: 64, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(238)
         // res2b_branch2a (Conv2D): activation_3 [n, 55, 55, 256] → [n, 55, 55, 64], 1×1/1 (GEMM)
         conv2DBackward(x: a_add, weights: p_res2b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2a_kernel, dBias: g_res2b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 55, inW: 55, inC: 256, outH: 55, outW: 55, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(239)
         // add (Add + fused ReLU): bn2a_branch2c [n, 55, 55, 256] + bn2a_branch1 [n, 55, 55, 256] → [n, 55, 55, 256]
         reluBackward(y: a_add, dy: gradientSlot2, dx: gradientSlot2, count: n * 774_400, accumulate: false, pool: pool)
+        profiler?.mark(240)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 55, 55, 256] → [n, 55, 55, 256]
         batchNormBackward(x: a_res2a_branch1, y: a_bn2a_branch1, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch1_gamma,
                           savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, dGamma: g_bn2a_branch1_gamma, dBeta: g_bn2a_branch1_beta,
                           rows: n * 3025, channels: 256, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(241)
         // res2a_branch1 (Conv2D): max_pooling2d [n, 55, 55, 64] → [n, 55, 55, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, dy: gradientSlot0, dWeights: g_res2a_branch1_kernel, dBias: g_res2a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(242)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 55, 55, 256] → [n, 55, 55, 256]
         batchNormBackward(x: a_res2a_branch2c, y: a_bn2a_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2c_gamma,
                           savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, dGamma: g_bn2a_branch2c_gamma, dBeta: g_bn2a_branch2c_beta,
                           rows: n * 3025, channels: 256, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(243)
         // res2a_branch2c (Conv2D): activation_2 [n, 55, 55, 64] → [n, 55, 55, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2c_kernel, dBias: g_res2a_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(244)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 55, 55, 64] → [n, 55, 55, 64]
         batchNormBackward(x: a_res2a_branch2b, y: a_bn2a_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2b_gamma,
                           savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, dGamma: g_bn2a_branch2b_gamma, dBeta: g_bn2a_branch2b_beta,
                           rows: n * 3025, channels: 64, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(245)
         // res2a_branch2b (Conv2D): activation_1 [n, 55, 55, 64] → [n, 55, 55, 64], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2b_kernel, dBias: g_res2a_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(246)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 55, 55, 64] → [n, 55, 55, 64]
         batchNormBackward(x: a_res2a_branch2a, y: a_bn2a_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2a_gamma,
                           savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, dGamma: g_bn2a_branch2a_gamma, dBeta: g_bn2a_branch2a_beta,
                           rows: n * 3025, channels: 64, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(247)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 55, 55, 64] → [n, 55, 55, 64], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2a_kernel, dBias: g_res2a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(248)
         // max_pooling2d (MaxPooling2D): activation [n, 112, 112, 64] → [n, 55, 55, 64]
         maxPoolBackward(gradientSlot1, argmax: argmax_max_pooling2d, gradientSlot0, count: n, PoolGeometry(inH: 112, inW: 112, channels: 64, outH: 55, outW: 55, poolH: 3, poolW: 3, strideH: 2, strideW: 2), accumulate: false, pool: pool)
+        profiler?.mark(249)
         // bn1 (BatchNormalization + fused ReLU): conv1 [n, 112, 112, 64] → [n, 112, 112, 64]
         batchNormBackward(x: a_conv1, y: a_bn1, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn1_gamma,
                           savedMean: bnMean_bn1, savedInvStd: bnInvStd_bn1, dGamma: g_bn1_gamma, dBeta: g_bn1_beta,
                           rows: n * 12544, channels: 64, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(250)
         // conv1 (Conv2D): zero_padding [n, 230, 230, 3] → [n, 112, 112, 64], 7×7/2 (im2col + GEMM)
         conv2DBackward(x: a_zero_padding, weights: p_conv1_kernel, dy: gradientSlot1, dWeights: g_conv1_kernel, dBias: g_conv1_bias,
                        dx: (inputGradient ? gradientSlot0 : nil), accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 230, inW: 230, inC: 3, outH: 112, outW: 112, outC: 64, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(251)
         if inputGradient {
             // zero_padding (ZeroPadding2D): input_layer [n, 224, 224, 3] → [n, 230, 230, 3]
             zeroPadBackward(gradientSlot0, self.inputGradient, count: n, PadGeometry(height: 224, width: 224, channels: 3, top: 3, bottom: 3, left: 3, right: 3), accumulate: false, pool: pool)
+            profiler?.mark(252)
         }
         return result
     }
 
     public func adamStep(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double) {
         step += 1
+        profiler?.start()
         adamUpdate(parameters: parameters, gradients: gradients, m: adamM, v: adamV, count: 41_967_592,
                    learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, step: step, pool: pool)
+        profiler?.mark(253)
     }
 }
 

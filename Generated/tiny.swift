@@ -266,6 +266,90 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
 
     /// Kernel threads, owned by the model: joined when the model is freed.
     public let pool: ThreadPool
+    /// Per-step timing for `bench --profile`; nil (one branch per step) otherwise.
+    public var profiler: StepProfiler?
+
+    /// Kernel steps in profiler order (forward, loss, backward, optimizer) with their FLOPs per sample.
+    public static let profiledSteps: [ProfiledStep] = [
+        ProfiledStep(layer: "zero_padding2d", kerasClass: "ZeroPadding2D", phase: .forward, flopsPerSample: 0),
+        ProfiledStep(layer: "conv1", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 150_528),
+        ProfiledStep(layer: "bn_conv1", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 2048),
+        ProfiledStep(layer: "max_pooling2d", kerasClass: "MaxPooling2D", phase: .forward, flopsPerSample: 1568),
+        ProfiledStep(layer: "res2a_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 3136),
+        ProfiledStep(layer: "bn2a_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2a_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 14_112),
+        ProfiledStep(layer: "bn2a_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 6272),
+        ProfiledStep(layer: "bn2a_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 3136),
+        ProfiledStep(layer: "res2a_branch1", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 12_544),
+        ProfiledStep(layer: "bn2a_branch1", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 3136),
+        ProfiledStep(layer: "add", kerasClass: "Add", phase: .forward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2b_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 6272),
+        ProfiledStep(layer: "bn2b_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2b_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 6272),
+        ProfiledStep(layer: "bn2b_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2b_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 6272),
+        ProfiledStep(layer: "bn2b_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 3136),
+        ProfiledStep(layer: "add_1", kerasClass: "Add", phase: .forward, flopsPerSample: 784),
+        ProfiledStep(layer: "res3a_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 4096),
+        ProfiledStep(layer: "bn3a_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3a_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 18_432),
+        ProfiledStep(layer: "bn3a_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 8192),
+        ProfiledStep(layer: "bn3a_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 2048),
+        ProfiledStep(layer: "res3a_branch1", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 16_384),
+        ProfiledStep(layer: "bn3a_branch1", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 2048),
+        ProfiledStep(layer: "add_2", kerasClass: "Add", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3b_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 8192),
+        ProfiledStep(layer: "bn3b_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3b_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 18_432),
+        ProfiledStep(layer: "bn3b_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3b_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 8192),
+        ProfiledStep(layer: "bn3b_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 2048),
+        ProfiledStep(layer: "add_3", kerasClass: "Add", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "avg_pool", kerasClass: "AveragePooling2D", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "fc6", kerasClass: "Dense", phase: .forward, flopsPerSample: 1536),
+        ProfiledStep(layer: "loss", kerasClass: "CategoricalCrossentropy", phase: .loss, flopsPerSample: 0),
+        ProfiledStep(layer: "fc6", kerasClass: "Dense", phase: .backward, flopsPerSample: 3072),
+        ProfiledStep(layer: "avg_pool", kerasClass: "AveragePooling2D", phase: .backward, flopsPerSample: 512),
+        ProfiledStep(layer: "add_3", kerasClass: "Add", phase: .backward, flopsPerSample: 512),
+        ProfiledStep(layer: "bn3b_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 2048),
+        ProfiledStep(layer: "res3b_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 16_384),
+        ProfiledStep(layer: "bn3b_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3b_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 36_864),
+        ProfiledStep(layer: "bn3b_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3b_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 16_384),
+        ProfiledStep(layer: "add_2", kerasClass: "Add", phase: .backward, flopsPerSample: 512),
+        ProfiledStep(layer: "bn3a_branch1", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 2048),
+        ProfiledStep(layer: "res3a_branch1", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 32_768),
+        ProfiledStep(layer: "bn3a_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 2048),
+        ProfiledStep(layer: "res3a_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 16_384),
+        ProfiledStep(layer: "bn3a_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3a_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 36_864),
+        ProfiledStep(layer: "bn3a_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3a_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 8192),
+        ProfiledStep(layer: "add_1", kerasClass: "Add", phase: .backward, flopsPerSample: 784),
+        ProfiledStep(layer: "bn2b_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 3136),
+        ProfiledStep(layer: "res2b_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 12_544),
+        ProfiledStep(layer: "bn2b_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2b_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 12_544),
+        ProfiledStep(layer: "bn2b_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2b_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 12_544),
+        ProfiledStep(layer: "add", kerasClass: "Add", phase: .backward, flopsPerSample: 784),
+        ProfiledStep(layer: "bn2a_branch1", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 3136),
+        ProfiledStep(layer: "res2a_branch1", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 25_088),
+        ProfiledStep(layer: "bn2a_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 3136),
+        ProfiledStep(layer: "res2a_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 12_544),
+        ProfiledStep(layer: "bn2a_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2a_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 28_224),
+        ProfiledStep(layer: "bn2a_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2a_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 6272),
+        ProfiledStep(layer: "max_pooling2d", kerasClass: "MaxPooling2D", phase: .backward, flopsPerSample: 1568),
+        ProfiledStep(layer: "bn_conv1", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 2048),
+        ProfiledStep(layer: "conv1", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 301_056),
+        ProfiledStep(layer: "zero_padding2d", kerasClass: "ZeroPadding2D", phase: .backward, flopsPerSample: 0),
+        ProfiledStep(layer: "adam", kerasClass: "Adam", phase: .optimizer, flopsPerSample: 0),
+    ]
 
     public init(seed: UInt64, threads: Int) {
         arena = Arena(byteCount: Self.arenaBytes)
@@ -533,11 +617,14 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
 
     public func forward(count n: Int, training: Bool) {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
+        profiler?.start()
         // zero_padding2d (ZeroPadding2D): input_layer [n, 16, 16, 3] → [n, 22, 22, 3]
         zeroPad(input, a_zero_padding2d, count: n, PadGeometry(height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3), pool: pool)
+        profiler?.mark(0)
         // conv1 (Conv2D): zero_padding2d [n, 22, 22, 3] → [n, 8, 8, 8], 7×7/2 (im2col + GEMM)
         conv2DForward(x: a_zero_padding2d, weights: p_conv1_kernel, bias: p_conv1_bias, y: a_conv1, count: n,
                       geometry: ConvGeometry(inH: 22, inW: 22, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(1)
         // bn_conv1 (BatchNormalization + fused ReLU): conv1 [n, 8, 8, 8] → [n, 8, 8, 8]
         if training {
             batchNormTraining(x: a_conv1, y: a_bn_conv1, gamma: p_bn_conv1_gamma, beta: p_bn_conv1_beta, movingMean: p_bn_conv1_moving_mean, movingVariance: p_bn_conv1_moving_variance,
@@ -546,11 +633,14 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_conv1, y: a_bn_conv1, gamma: p_bn_conv1_gamma, beta: p_bn_conv1_beta, movingMean: p_bn_conv1_moving_mean, movingVariance: p_bn_conv1_moving_variance,
                                rows: n * 64, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(2)
         // max_pooling2d (MaxPooling2D): activation [n, 8, 8, 8] → [n, 7, 7, 8]
         maxPool(a_bn_conv1, a_max_pooling2d, argmax: argmax_max_pooling2d, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1), pool: pool)
+        profiler?.mark(3)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DForward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, bias: p_res2a_branch2a_bias, y: a_res2a_branch2a, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(4)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
@@ -559,9 +649,11 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(5)
         // res2a_branch2b (Conv2D): activation_1 [n, 7, 7, 4] → [n, 7, 7, 4], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, bias: p_res2a_branch2b_bias, y: a_res2a_branch2b, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(6)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
@@ -570,9 +662,11 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(7)
         // res2a_branch2c (Conv2D): activation_2 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DForward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, bias: p_res2a_branch2c_bias, y: a_res2a_branch2c, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(8)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
@@ -581,9 +675,11 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
                                rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(9)
         // res2a_branch1 (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DForward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, bias: p_res2a_branch1_bias, y: a_res2a_branch1, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(10)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
@@ -592,11 +688,14 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
                                rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(11)
         // add (Add + fused ReLU): bn2a_branch2c [n, 7, 7, 16] + bn2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         add(a_bn2a_branch2c, a_bn2a_branch1, a_add, count: n * 784, relu: true, pool: pool)
+        profiler?.mark(12)
         // res2b_branch2a (Conv2D): activation_3 [n, 7, 7, 16] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DForward(x: a_add, weights: p_res2b_branch2a_kernel, bias: p_res2b_branch2a_bias, y: a_res2b_branch2a, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(13)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
@@ -605,9 +704,11 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(14)
         // res2b_branch2b (Conv2D): activation_4 [n, 7, 7, 4] → [n, 7, 7, 4], 2×2/1 (im2col + GEMM)
         conv2DForward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, bias: p_res2b_branch2b_bias, y: a_res2b_branch2b, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(15)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
@@ -616,9 +717,11 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(16)
         // res2b_branch2c (Conv2D): activation_5 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DForward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, bias: p_res2b_branch2c_bias, y: a_res2b_branch2c, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(17)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
@@ -627,11 +730,14 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
                                rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(18)
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 7, 7, 16] + activation_3 [n, 7, 7, 16] → [n, 7, 7, 16]
         add(a_bn2b_branch2c, a_add, a_add_1, count: n * 784, relu: true, pool: pool)
+        profiler?.mark(19)
         // res3a_branch2a (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 8], 1×1/2 (im2col + GEMM)
         conv2DForward(x: a_add_1, weights: p_res3a_branch2a_kernel, bias: p_res3a_branch2a_bias, y: a_res3a_branch2a, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(20)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
@@ -640,9 +746,11 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(21)
         // res3a_branch2b (Conv2D): activation_7 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, bias: p_res3a_branch2b_bias, y: a_res3a_branch2b, count: n,
                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(22)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
@@ -651,9 +759,11 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(23)
         // res3a_branch2c (Conv2D): activation_8 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DForward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, bias: p_res3a_branch2c_bias, y: a_res3a_branch2c, count: n,
                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(24)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
@@ -662,9 +772,11 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
                                rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(25)
         // res3a_branch1 (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 32], 1×1/2 (im2col + GEMM)
         conv2DForward(x: a_add_1, weights: p_res3a_branch1_kernel, bias: p_res3a_branch1_bias, y: a_res3a_branch1, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(26)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
@@ -673,11 +785,14 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
                                rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(27)
         // add_2 (Add + fused ReLU): bn3a_branch2c [n, 4, 4, 32] + bn3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         add(a_bn3a_branch2c, a_bn3a_branch1, a_add_2, count: n * 512, relu: true, pool: pool)
+        profiler?.mark(28)
         // res3b_branch2a (Conv2D): activation_9 [n, 4, 4, 32] → [n, 4, 4, 8], 1×1/1 (GEMM)
         conv2DForward(x: a_add_2, weights: p_res3b_branch2a_kernel, bias: p_res3b_branch2a_bias, y: a_res3b_branch2a, count: n,
                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(29)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
@@ -686,9 +801,11 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(30)
         // res3b_branch2b (Conv2D): activation_10 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, bias: p_res3b_branch2b_bias, y: a_res3b_branch2b, count: n,
                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(31)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
@@ -697,9 +814,11 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(32)
         // res3b_branch2c (Conv2D): activation_11 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DForward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, bias: p_res3b_branch2c_bias, y: a_res3b_branch2c, count: n,
                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(33)
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
@@ -708,166 +827,212 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
                                rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(34)
         // add_3 (Add + fused ReLU): bn3b_branch2c [n, 4, 4, 32] + activation_9 [n, 4, 4, 32] → [n, 4, 4, 32]
         add(a_bn3b_branch2c, a_add_2, a_add_3, count: n * 512, relu: true, pool: pool)
+        profiler?.mark(35)
         // avg_pool (AveragePooling2D): activation_12 [n, 4, 4, 32] → [n, 2, 2, 32]
         avgPool(a_add_3, a_avg_pool, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), pool: pool)
+        profiler?.mark(36)
         // fc6 (Dense): flatten [n, 128] → [n, 6]
         denseForward(x: a_avg_pool, weights: p_fc6_kernel, bias: p_fc6_bias, y: logits, count: n, inputs: 128, outputs: 6, pool: pool)
         softmax(logits, probabilities, count: n, classes: 6)
+        profiler?.mark(37)
     }
 
     @discardableResult
     public func backward(labels: UnsafePointer<Float>, count n: Int, inputGradient: Bool = false) -> (loss: Double, correct: Int) {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
+        profiler?.start()
         let result = crossEntropy(logits: logits, labels: labels, count: n, classes: 6)
         crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6)
+        profiler?.mark(38)
         // fc6 (Dense): flatten [n, 128] → [n, 6]
         denseBackward(x: a_avg_pool, weights: p_fc6_kernel, dy: dLogits, dWeights: g_fc6_kernel, dBias: g_fc6_bias,
                       dx: gradientSlot0, accumulate: false, count: n, inputs: 128, outputs: 6, pool: pool)
+        profiler?.mark(39)
         // avg_pool (AveragePooling2D): activation_12 [n, 4, 4, 32] → [n, 2, 2, 32]
         avgPoolBackward(gradientSlot0, gradientSlot1, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), accumulate: false, pool: pool)
+        profiler?.mark(40)
         // add_3 (Add + fused ReLU): bn3b_branch2c [n, 4, 4, 32] + activation_9 [n, 4, 4, 32] → [n, 4, 4, 32]
         reluBackward(y: a_add_3, dy: gradientSlot1, dx: gradientSlot1, count: n * 512, accumulate: false, pool: pool)
+        profiler?.mark(41)
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3b_branch2c, y: a_bn3b_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2c_gamma,
                           savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, dGamma: g_bn3b_branch2c_gamma, dBeta: g_bn3b_branch2c_beta,
                           rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(42)
         // res3b_branch2c (Conv2D): activation_11 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2c_kernel, dBias: g_res3b_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(43)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3b_branch2b, y: a_bn3b_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2b_gamma,
                           savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, dGamma: g_bn3b_branch2b_gamma, dBeta: g_bn3b_branch2b_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(44)
         // res3b_branch2b (Conv2D): activation_10 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2b_kernel, dBias: g_res3b_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(45)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3b_branch2a, y: a_bn3b_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2a_gamma,
                           savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, dGamma: g_bn3b_branch2a_gamma, dBeta: g_bn3b_branch2a_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(46)
         // res3b_branch2a (Conv2D): activation_9 [n, 4, 4, 32] → [n, 4, 4, 8], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_2, weights: p_res3b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2a_kernel, dBias: g_res3b_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(47)
         // add_2 (Add + fused ReLU): bn3a_branch2c [n, 4, 4, 32] + bn3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         reluBackward(y: a_add_2, dy: gradientSlot1, dx: gradientSlot1, count: n * 512, accumulate: false, pool: pool)
+        profiler?.mark(48)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3a_branch1, y: a_bn3a_branch1, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch1_gamma,
                           savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, dGamma: g_bn3a_branch1_gamma, dBeta: g_bn3a_branch1_beta,
                           rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(49)
         // res3a_branch1 (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 32], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_1, weights: p_res3a_branch1_kernel, dy: gradientSlot0, dWeights: g_res3a_branch1_kernel, dBias: g_res3a_branch1_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(50)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3a_branch2c, y: a_bn3a_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2c_gamma,
                           savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, dGamma: g_bn3a_branch2c_gamma, dBeta: g_bn3a_branch2c_beta,
                           rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(51)
         // res3a_branch2c (Conv2D): activation_8 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2c_kernel, dBias: g_res3a_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(52)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3a_branch2b, y: a_bn3a_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2b_gamma,
                           savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, dGamma: g_bn3a_branch2b_gamma, dBeta: g_bn3a_branch2b_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(53)
         // res3a_branch2b (Conv2D): activation_7 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2b_kernel, dBias: g_res3a_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(54)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3a_branch2a, y: a_bn3a_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2a_gamma,
                           savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, dGamma: g_bn3a_branch2a_gamma, dBeta: g_bn3a_branch2a_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(55)
         // res3a_branch2a (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 8], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_1, weights: p_res3a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2a_kernel, dBias: g_res3a_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(56)
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 7, 7, 16] + activation_3 [n, 7, 7, 16] → [n, 7, 7, 16]
         reluBackward(y: a_add_1, dy: gradientSlot2, dx: gradientSlot2, count: n * 784, accumulate: false, pool: pool)
+        profiler?.mark(57)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2b_branch2c, y: a_bn2b_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2c_gamma,
                           savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, dGamma: g_bn2b_branch2c_gamma, dBeta: g_bn2b_branch2c_beta,
                           rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(58)
         // res2b_branch2c (Conv2D): activation_5 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2c_kernel, dBias: g_res2b_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(59)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2b_branch2b, y: a_bn2b_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2b_gamma,
                           savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, dGamma: g_bn2b_branch2b_gamma, dBeta: g_bn2b_branch2b_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(60)
         // res2b_branch2b (Conv2D): activation_4 [n, 7, 7, 4] → [n, 7, 7, 4], 2×2/1 (im2col + GEMM)
         conv2DBackward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2b_kernel, dBias: g_res2b_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(61)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2b_branch2a, y: a_bn2b_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2a_gamma,
                           savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, dGamma: g_bn2b_branch2a_gamma, dBeta: g_bn2b_branch2a_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(62)
         // res2b_branch2a (Conv2D): activation_3 [n, 7, 7, 16] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DBackward(x: a_add, weights: p_res2b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2a_kernel, dBias: g_res2b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(63)
         // add (Add + fused ReLU): bn2a_branch2c [n, 7, 7, 16] + bn2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         reluBackward(y: a_add, dy: gradientSlot2, dx: gradientSlot2, count: n * 784, accumulate: false, pool: pool)
+        profiler?.mark(64)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2a_branch1, y: a_bn2a_branch1, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch1_gamma,
                           savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, dGamma: g_bn2a_branch1_gamma, dBeta: g_bn2a_branch1_beta,
                           rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(65)
         // res2a_branch1 (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, dy: gradientSlot0, dWeights: g_res2a_branch1_kernel, dBias: g_res2a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(66)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2a_branch2c, y: a_bn2a_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2c_gamma,
                           savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, dGamma: g_bn2a_branch2c_gamma, dBeta: g_bn2a_branch2c_beta,
                           rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(67)
         // res2a_branch2c (Conv2D): activation_2 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2c_kernel, dBias: g_res2a_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(68)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2a_branch2b, y: a_bn2a_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2b_gamma,
                           savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, dGamma: g_bn2a_branch2b_gamma, dBeta: g_bn2a_branch2b_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(69)
         // res2a_branch2b (Conv2D): activation_1 [n, 7, 7, 4] → [n, 7, 7, 4], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2b_kernel, dBias: g_res2a_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(70)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2a_branch2a, y: a_bn2a_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2a_gamma,
                           savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, dGamma: g_bn2a_branch2a_gamma, dBeta: g_bn2a_branch2a_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(71)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2a_kernel, dBias: g_res2a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(72)
         // max_pooling2d (MaxPooling2D): activation [n, 8, 8, 8] → [n, 7, 7, 8]
         maxPoolBackward(gradientSlot1, argmax: argmax_max_pooling2d, gradientSlot0, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1), accumulate: false, pool: pool)
+        profiler?.mark(73)
         // bn_conv1 (BatchNormalization + fused ReLU): conv1 [n, 8, 8, 8] → [n, 8, 8, 8]
         batchNormBackward(x: a_conv1, y: a_bn_conv1, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn_conv1_gamma,
                           savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, dGamma: g_bn_conv1_gamma, dBeta: g_bn_conv1_beta,
                           rows: n * 64, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(74)
         // conv1 (Conv2D): zero_padding2d [n, 22, 22, 3] → [n, 8, 8, 8], 7×7/2 (im2col + GEMM)
         conv2DBackward(x: a_zero_padding2d, weights: p_conv1_kernel, dy: gradientSlot1, dWeights: g_conv1_kernel, dBias: g_conv1_bias,
                        dx: (inputGradient ? gradientSlot0 : nil), accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 22, inW: 22, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(75)
         if inputGradient {
             // zero_padding2d (ZeroPadding2D): input_layer [n, 16, 16, 3] → [n, 22, 22, 3]
             zeroPadBackward(gradientSlot0, self.inputGradient, count: n, PadGeometry(height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3), accumulate: false, pool: pool)
+            profiler?.mark(76)
         }
         return result
     }
 
     public func adamStep(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double) {
         step += 1
+        profiler?.start()
         adamUpdate(parameters: parameters, gradients: gradients, m: adamM, v: adamV, count: 5670,
                    learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, step: step, pool: pool)
+        profiler?.mark(77)
     }
 }
 
@@ -1375,6 +1540,90 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
 
     /// Kernel threads, owned by the model: joined when the model is freed.
     public let pool: ThreadPool
+    /// Per-step timing for `bench --profile`; nil (one branch per step) otherwise.
+    public var profiler: StepProfiler?
+
+    /// Kernel steps in profiler order (forward, loss, backward, optimizer) with their FLOPs per sample.
+    public static let profiledSteps: [ProfiledStep] = [
+        ProfiledStep(layer: "zero_padding2d", kerasClass: "ZeroPadding2D", phase: .forward, flopsPerSample: 0),
+        ProfiledStep(layer: "conv1", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 150_528),
+        ProfiledStep(layer: "bn_conv1", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 2048),
+        ProfiledStep(layer: "max_pooling2d", kerasClass: "MaxPooling2D", phase: .forward, flopsPerSample: 1568),
+        ProfiledStep(layer: "res2a_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 3136),
+        ProfiledStep(layer: "bn2a_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2a_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 14_112),
+        ProfiledStep(layer: "bn2a_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 6272),
+        ProfiledStep(layer: "bn2a_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 3136),
+        ProfiledStep(layer: "res2a_branch1", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 12_544),
+        ProfiledStep(layer: "bn2a_branch1", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 3136),
+        ProfiledStep(layer: "add", kerasClass: "Add", phase: .forward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2b_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 6272),
+        ProfiledStep(layer: "bn2b_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2b_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 6272),
+        ProfiledStep(layer: "bn2b_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2b_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 6272),
+        ProfiledStep(layer: "bn2b_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 3136),
+        ProfiledStep(layer: "add_1", kerasClass: "Add", phase: .forward, flopsPerSample: 784),
+        ProfiledStep(layer: "res3a_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 4096),
+        ProfiledStep(layer: "bn3a_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3a_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 18_432),
+        ProfiledStep(layer: "bn3a_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 8192),
+        ProfiledStep(layer: "bn3a_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 2048),
+        ProfiledStep(layer: "res3a_branch1", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 16_384),
+        ProfiledStep(layer: "bn3a_branch1", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 2048),
+        ProfiledStep(layer: "add_2", kerasClass: "Add", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3b_branch2a", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 8192),
+        ProfiledStep(layer: "bn3b_branch2a", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3b_branch2b", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 18_432),
+        ProfiledStep(layer: "bn3b_branch2b", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3b_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 8192),
+        ProfiledStep(layer: "bn3b_branch2c", kerasClass: "BatchNormalization", phase: .forward, flopsPerSample: 2048),
+        ProfiledStep(layer: "add_3", kerasClass: "Add", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "avg_pool", kerasClass: "AveragePooling2D", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "fc6", kerasClass: "Dense", phase: .forward, flopsPerSample: 1536),
+        ProfiledStep(layer: "loss", kerasClass: "CategoricalCrossentropy", phase: .loss, flopsPerSample: 0),
+        ProfiledStep(layer: "fc6", kerasClass: "Dense", phase: .backward, flopsPerSample: 3072),
+        ProfiledStep(layer: "avg_pool", kerasClass: "AveragePooling2D", phase: .backward, flopsPerSample: 512),
+        ProfiledStep(layer: "add_3", kerasClass: "Add", phase: .backward, flopsPerSample: 512),
+        ProfiledStep(layer: "bn3b_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 2048),
+        ProfiledStep(layer: "res3b_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 16_384),
+        ProfiledStep(layer: "bn3b_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3b_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 36_864),
+        ProfiledStep(layer: "bn3b_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3b_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 16_384),
+        ProfiledStep(layer: "add_2", kerasClass: "Add", phase: .backward, flopsPerSample: 512),
+        ProfiledStep(layer: "bn3a_branch1", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 2048),
+        ProfiledStep(layer: "res3a_branch1", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 32_768),
+        ProfiledStep(layer: "bn3a_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 2048),
+        ProfiledStep(layer: "res3a_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 16_384),
+        ProfiledStep(layer: "bn3a_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3a_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 36_864),
+        ProfiledStep(layer: "bn3a_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 512),
+        ProfiledStep(layer: "res3a_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 8192),
+        ProfiledStep(layer: "add_1", kerasClass: "Add", phase: .backward, flopsPerSample: 784),
+        ProfiledStep(layer: "bn2b_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 3136),
+        ProfiledStep(layer: "res2b_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 12_544),
+        ProfiledStep(layer: "bn2b_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2b_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 12_544),
+        ProfiledStep(layer: "bn2b_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2b_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 12_544),
+        ProfiledStep(layer: "add", kerasClass: "Add", phase: .backward, flopsPerSample: 784),
+        ProfiledStep(layer: "bn2a_branch1", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 3136),
+        ProfiledStep(layer: "res2a_branch1", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 25_088),
+        ProfiledStep(layer: "bn2a_branch2c", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 3136),
+        ProfiledStep(layer: "res2a_branch2c", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 12_544),
+        ProfiledStep(layer: "bn2a_branch2b", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2a_branch2b", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 28_224),
+        ProfiledStep(layer: "bn2a_branch2a", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 784),
+        ProfiledStep(layer: "res2a_branch2a", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 6272),
+        ProfiledStep(layer: "max_pooling2d", kerasClass: "MaxPooling2D", phase: .backward, flopsPerSample: 1568),
+        ProfiledStep(layer: "bn_conv1", kerasClass: "BatchNormalization", phase: .backward, flopsPerSample: 2048),
+        ProfiledStep(layer: "conv1", kerasClass: "Conv2D", phase: .backward, flopsPerSample: 301_056),
+        ProfiledStep(layer: "zero_padding2d", kerasClass: "ZeroPadding2D", phase: .backward, flopsPerSample: 0),
+        ProfiledStep(layer: "adam", kerasClass: "Adam", phase: .optimizer, flopsPerSample: 0),
+    ]
 
     public init(seed: UInt64, threads: Int) {
         arena = Arena(byteCount: Self.arenaBytes)
@@ -1642,11 +1891,14 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
 
     public func forward(count n: Int, training: Bool) {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
+        profiler?.start()
         // zero_padding2d (ZeroPadding2D): input_layer [n, 16, 16, 3] → [n, 22, 22, 3]
         zeroPad(input, a_zero_padding2d, count: n, PadGeometry(height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3), pool: pool)
+        profiler?.mark(0)
         // conv1 (Conv2D): zero_padding2d [n, 22, 22, 3] → [n, 8, 8, 8], 7×7/2 (im2col + GEMM)
         conv2DForward(x: a_zero_padding2d, weights: p_conv1_kernel, bias: p_conv1_bias, y: a_conv1, count: n,
                       geometry: ConvGeometry(inH: 22, inW: 22, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(1)
         // bn_conv1 (BatchNormalization + fused ReLU): conv1 [n, 8, 8, 8] → [n, 8, 8, 8]
         if training {
             batchNormTraining(x: a_conv1, y: a_bn_conv1, gamma: p_bn_conv1_gamma, beta: p_bn_conv1_beta, movingMean: p_bn_conv1_moving_mean, movingVariance: p_bn_conv1_moving_variance,
@@ -1655,11 +1907,14 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_conv1, y: a_bn_conv1, gamma: p_bn_conv1_gamma, beta: p_bn_conv1_beta, movingMean: p_bn_conv1_moving_mean, movingVariance: p_bn_conv1_moving_variance,
                                rows: n * 64, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(2)
         // max_pooling2d (MaxPooling2D): activation [n, 8, 8, 8] → [n, 7, 7, 8]
         maxPool(a_bn_conv1, a_max_pooling2d, argmax: argmax_max_pooling2d, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1), pool: pool)
+        profiler?.mark(3)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DForward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, bias: p_res2a_branch2a_bias, y: a_res2a_branch2a, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(4)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
@@ -1668,9 +1923,11 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(5)
         // res2a_branch2b (Conv2D): activation_1 [n, 7, 7, 4] → [n, 7, 7, 4], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, bias: p_res2a_branch2b_bias, y: a_res2a_branch2b, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(6)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
@@ -1679,9 +1936,11 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(7)
         // res2a_branch2c (Conv2D): activation_2 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DForward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, bias: p_res2a_branch2c_bias, y: a_res2a_branch2c, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(8)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
@@ -1690,9 +1949,11 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
                                rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(9)
         // res2a_branch1 (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DForward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, bias: p_res2a_branch1_bias, y: a_res2a_branch1, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(10)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
@@ -1701,11 +1962,14 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
                                rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(11)
         // add (Add + fused ReLU): bn2a_branch2c [n, 7, 7, 16] + bn2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         add(a_bn2a_branch2c, a_bn2a_branch1, a_add, count: n * 784, relu: true, pool: pool)
+        profiler?.mark(12)
         // res2b_branch2a (Conv2D): activation_3 [n, 7, 7, 16] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DForward(x: a_add, weights: p_res2b_branch2a_kernel, bias: p_res2b_branch2a_bias, y: a_res2b_branch2a, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(13)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
@@ -1714,9 +1978,11 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(14)
         // res2b_branch2b (Conv2D): activation_4 [n, 7, 7, 4] → [n, 7, 7, 4], 2×2/1 (im2col + GEMM)
         conv2DForward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, bias: p_res2b_branch2b_bias, y: a_res2b_branch2b, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(15)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
@@ -1725,9 +1991,11 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(16)
         // res2b_branch2c (Conv2D): activation_5 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DForward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, bias: p_res2b_branch2c_bias, y: a_res2b_branch2c, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(17)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
@@ -1736,11 +2004,14 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
                                rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(18)
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 7, 7, 16] + activation_3 [n, 7, 7, 16] → [n, 7, 7, 16]
         add(a_bn2b_branch2c, a_add, a_add_1, count: n * 784, relu: true, pool: pool)
+        profiler?.mark(19)
         // res3a_branch2a (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 8], 1×1/2 (im2col + GEMM)
         conv2DForward(x: a_add_1, weights: p_res3a_branch2a_kernel, bias: p_res3a_branch2a_bias, y: a_res3a_branch2a, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(20)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
@@ -1749,9 +2020,11 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(21)
         // res3a_branch2b (Conv2D): activation_7 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, bias: p_res3a_branch2b_bias, y: a_res3a_branch2b, count: n,
                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(22)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
@@ -1760,9 +2033,11 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(23)
         // res3a_branch2c (Conv2D): activation_8 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DForward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, bias: p_res3a_branch2c_bias, y: a_res3a_branch2c, count: n,
                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(24)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
@@ -1771,9 +2046,11 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
                                rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(25)
         // res3a_branch1 (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 32], 1×1/2 (im2col + GEMM)
         conv2DForward(x: a_add_1, weights: p_res3a_branch1_kernel, bias: p_res3a_branch1_bias, y: a_res3a_branch1, count: n,
                       geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(26)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
@@ -1782,11 +2059,14 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
                                rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(27)
         // add_2 (Add + fused ReLU): bn3a_branch2c [n, 4, 4, 32] + bn3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         add(a_bn3a_branch2c, a_bn3a_branch1, a_add_2, count: n * 512, relu: true, pool: pool)
+        profiler?.mark(28)
         // res3b_branch2a (Conv2D): activation_9 [n, 4, 4, 32] → [n, 4, 4, 8], 1×1/1 (GEMM)
         conv2DForward(x: a_add_2, weights: p_res3b_branch2a_kernel, bias: p_res3b_branch2a_bias, y: a_res3b_branch2a, count: n,
                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(29)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
@@ -1795,9 +2075,11 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(30)
         // res3b_branch2b (Conv2D): activation_10 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DForward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, bias: p_res3b_branch2b_bias, y: a_res3b_branch2b, count: n,
                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(31)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
@@ -1806,9 +2088,11 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(32)
         // res3b_branch2c (Conv2D): activation_11 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DForward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, bias: p_res3b_branch2c_bias, y: a_res3b_branch2c, count: n,
                       geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(33)
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
@@ -1817,166 +2101,212 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
             batchNormInference(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
                                rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
         }
+        profiler?.mark(34)
         // add_3 (Add + fused ReLU): bn3b_branch2c [n, 4, 4, 32] + activation_9 [n, 4, 4, 32] → [n, 4, 4, 32]
         add(a_bn3b_branch2c, a_add_2, a_add_3, count: n * 512, relu: true, pool: pool)
+        profiler?.mark(35)
         // avg_pool (AveragePooling2D): activation_12 [n, 4, 4, 32] → [n, 2, 2, 32]
         avgPool(a_add_3, a_avg_pool, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), pool: pool)
+        profiler?.mark(36)
         // fc6 (Dense): flatten [n, 128] → [n, 6]
         denseForward(x: a_avg_pool, weights: p_fc6_kernel, bias: p_fc6_bias, y: logits, count: n, inputs: 128, outputs: 6, pool: pool)
         softmax(logits, probabilities, count: n, classes: 6)
+        profiler?.mark(37)
     }
 
     @discardableResult
     public func backward(labels: UnsafePointer<Double>, count n: Int, inputGradient: Bool = false) -> (loss: Double, correct: Int) {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
+        profiler?.start()
         let result = crossEntropy(logits: logits, labels: labels, count: n, classes: 6)
         crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6)
+        profiler?.mark(38)
         // fc6 (Dense): flatten [n, 128] → [n, 6]
         denseBackward(x: a_avg_pool, weights: p_fc6_kernel, dy: dLogits, dWeights: g_fc6_kernel, dBias: g_fc6_bias,
                       dx: gradientSlot0, accumulate: false, count: n, inputs: 128, outputs: 6, pool: pool)
+        profiler?.mark(39)
         // avg_pool (AveragePooling2D): activation_12 [n, 4, 4, 32] → [n, 2, 2, 32]
         avgPoolBackward(gradientSlot0, gradientSlot1, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), accumulate: false, pool: pool)
+        profiler?.mark(40)
         // add_3 (Add + fused ReLU): bn3b_branch2c [n, 4, 4, 32] + activation_9 [n, 4, 4, 32] → [n, 4, 4, 32]
         reluBackward(y: a_add_3, dy: gradientSlot1, dx: gradientSlot1, count: n * 512, accumulate: false, pool: pool)
+        profiler?.mark(41)
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3b_branch2c, y: a_bn3b_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2c_gamma,
                           savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, dGamma: g_bn3b_branch2c_gamma, dBeta: g_bn3b_branch2c_beta,
                           rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(42)
         // res3b_branch2c (Conv2D): activation_11 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2c_kernel, dBias: g_res3b_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(43)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3b_branch2b, y: a_bn3b_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2b_gamma,
                           savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, dGamma: g_bn3b_branch2b_gamma, dBeta: g_bn3b_branch2b_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(44)
         // res3b_branch2b (Conv2D): activation_10 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2b_kernel, dBias: g_res3b_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(45)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3b_branch2a, y: a_bn3b_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2a_gamma,
                           savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, dGamma: g_bn3b_branch2a_gamma, dBeta: g_bn3b_branch2a_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(46)
         // res3b_branch2a (Conv2D): activation_9 [n, 4, 4, 32] → [n, 4, 4, 8], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_2, weights: p_res3b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2a_kernel, dBias: g_res3b_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(47)
         // add_2 (Add + fused ReLU): bn3a_branch2c [n, 4, 4, 32] + bn3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         reluBackward(y: a_add_2, dy: gradientSlot1, dx: gradientSlot1, count: n * 512, accumulate: false, pool: pool)
+        profiler?.mark(48)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3a_branch1, y: a_bn3a_branch1, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch1_gamma,
                           savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, dGamma: g_bn3a_branch1_gamma, dBeta: g_bn3a_branch1_beta,
                           rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(49)
         // res3a_branch1 (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 32], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_1, weights: p_res3a_branch1_kernel, dy: gradientSlot0, dWeights: g_res3a_branch1_kernel, dBias: g_res3a_branch1_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(50)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3a_branch2c, y: a_bn3a_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2c_gamma,
                           savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, dGamma: g_bn3a_branch2c_gamma, dBeta: g_bn3a_branch2c_beta,
                           rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(51)
         // res3a_branch2c (Conv2D): activation_8 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2c_kernel, dBias: g_res3a_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(52)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3a_branch2b, y: a_bn3a_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2b_gamma,
                           savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, dGamma: g_bn3a_branch2b_gamma, dBeta: g_bn3a_branch2b_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(53)
         // res3a_branch2b (Conv2D): activation_7 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2b_kernel, dBias: g_res3a_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(54)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3a_branch2a, y: a_bn3a_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2a_gamma,
                           savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, dGamma: g_bn3a_branch2a_gamma, dBeta: g_bn3a_branch2a_beta,
                           rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(55)
         // res3a_branch2a (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 8], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_1, weights: p_res3a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2a_kernel, dBias: g_res3a_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(56)
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 7, 7, 16] + activation_3 [n, 7, 7, 16] → [n, 7, 7, 16]
         reluBackward(y: a_add_1, dy: gradientSlot2, dx: gradientSlot2, count: n * 784, accumulate: false, pool: pool)
+        profiler?.mark(57)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2b_branch2c, y: a_bn2b_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2c_gamma,
                           savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, dGamma: g_bn2b_branch2c_gamma, dBeta: g_bn2b_branch2c_beta,
                           rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(58)
         // res2b_branch2c (Conv2D): activation_5 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2c_kernel, dBias: g_res2b_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(59)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2b_branch2b, y: a_bn2b_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2b_gamma,
                           savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, dGamma: g_bn2b_branch2b_gamma, dBeta: g_bn2b_branch2b_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(60)
         // res2b_branch2b (Conv2D): activation_4 [n, 7, 7, 4] → [n, 7, 7, 4], 2×2/1 (im2col + GEMM)
         conv2DBackward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2b_kernel, dBias: g_res2b_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(61)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2b_branch2a, y: a_bn2b_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2a_gamma,
                           savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, dGamma: g_bn2b_branch2a_gamma, dBeta: g_bn2b_branch2a_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(62)
         // res2b_branch2a (Conv2D): activation_3 [n, 7, 7, 16] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DBackward(x: a_add, weights: p_res2b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2a_kernel, dBias: g_res2b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(63)
         // add (Add + fused ReLU): bn2a_branch2c [n, 7, 7, 16] + bn2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         reluBackward(y: a_add, dy: gradientSlot2, dx: gradientSlot2, count: n * 784, accumulate: false, pool: pool)
+        profiler?.mark(64)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2a_branch1, y: a_bn2a_branch1, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch1_gamma,
                           savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, dGamma: g_bn2a_branch1_gamma, dBeta: g_bn2a_branch1_beta,
                           rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(65)
         // res2a_branch1 (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, dy: gradientSlot0, dWeights: g_res2a_branch1_kernel, dBias: g_res2a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(66)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2a_branch2c, y: a_bn2a_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2c_gamma,
                           savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, dGamma: g_bn2a_branch2c_gamma, dBeta: g_bn2a_branch2c_beta,
                           rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
+        profiler?.mark(67)
         // res2a_branch2c (Conv2D): activation_2 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2c_kernel, dBias: g_res2a_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(68)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2a_branch2b, y: a_bn2a_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2b_gamma,
                           savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, dGamma: g_bn2a_branch2b_gamma, dBeta: g_bn2a_branch2b_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(69)
         // res2a_branch2b (Conv2D): activation_1 [n, 7, 7, 4] → [n, 7, 7, 4], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2b_kernel, dBias: g_res2a_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(70)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2a_branch2a, y: a_bn2a_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2a_gamma,
                           savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, dGamma: g_bn2a_branch2a_gamma, dBeta: g_bn2a_branch2a_beta,
                           rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(71)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2a_kernel, dBias: g_res2a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(72)
         // max_pooling2d (MaxPooling2D): activation [n, 8, 8, 8] → [n, 7, 7, 8]
         maxPoolBackward(gradientSlot1, argmax: argmax_max_pooling2d, gradientSlot0, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1), accumulate: false, pool: pool)
+        profiler?.mark(73)
         // bn_conv1 (BatchNormalization + fused ReLU): conv1 [n, 8, 8, 8] → [n, 8, 8, 8]
         batchNormBackward(x: a_conv1, y: a_bn_conv1, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn_conv1_gamma,
                           savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, dGamma: g_bn_conv1_gamma, dBeta: g_bn_conv1_beta,
                           rows: n * 64, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+        profiler?.mark(74)
         // conv1 (Conv2D): zero_padding2d [n, 22, 22, 3] → [n, 8, 8, 8], 7×7/2 (im2col + GEMM)
         conv2DBackward(x: a_zero_padding2d, weights: p_conv1_kernel, dy: gradientSlot1, dWeights: g_conv1_kernel, dBias: g_conv1_bias,
                        dx: (inputGradient ? gradientSlot0 : nil), accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 22, inW: 22, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(75)
         if inputGradient {
             // zero_padding2d (ZeroPadding2D): input_layer [n, 16, 16, 3] → [n, 22, 22, 3]
             zeroPadBackward(gradientSlot0, self.inputGradient, count: n, PadGeometry(height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3), accumulate: false, pool: pool)
+            profiler?.mark(76)
         }
         return result
     }
 
     public func adamStep(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double) {
         step += 1
+        profiler?.start()
         adamUpdate(parameters: parameters, gradients: gradients, m: adamM, v: adamV, count: 5670,
                    learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, step: step, pool: pool)
+        profiler?.mark(77)
     }
 }
 

@@ -61,6 +61,10 @@ public protocol GeneratedModel: AnyObject {
     var arena: Arena { get }
     /// The model's kernel threads.
     var pool: ThreadPool { get }
+    /// Every kernel step of `forward`, `backward` and `adamStep`, in the order they report to `profiler`.
+    static var profiledSteps: [ProfiledStep] { get }
+    /// When set, each kernel step's wall time is added to it (`resnet-run bench --profile`).
+    var profiler: StepProfiler? { get set }
     /// [capacity, H, W, C] input batch, written by the caller before `forward`.
     var input: UnsafeMutablePointer<Scalar> { get }
     /// [capacity, H, W, C] gradient of the loss w.r.t. the input (filled when asked for).

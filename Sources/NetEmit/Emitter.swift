@@ -188,6 +188,10 @@ public enum Emitter {
         line()
         line("    /// Kernel threads, owned by the model: joined when the model is freed.")
         line("    public let pool: ThreadPool")
+        line("    /// Per-step timing for `bench --profile`; nil (one branch per step) otherwise.")
+        line("    public var profiler: StepProfiler?")
+        line()
+        emitProfiledSteps(plan, line: line)
         line()
         line("    public init(seed: UInt64, threads: Int) {")
         line("        arena = Arena(byteCount: Self.arenaBytes)")
@@ -246,7 +250,9 @@ public enum Emitter {
         // MARK: forward
         line("    public func forward(count n: Int, training: Bool) {")
         line("        if n < 1 || n > \(network.capacity) { batchCountOutOfRange(n, capacity: \(network.capacity), model: Self.modelName) }")
-        for step in plan.forward {
+        line("        profiler?.start()")
+        for (k, step) in plan.forward.enumerated() {
+            defer { line("        profiler?.mark(\(k))") }
             let i = step.layer
             let x = b(step.inputs[0]), y = b(step.output)
             line("        " + describe(step))
@@ -286,13 +292,19 @@ public enum Emitter {
         line("    @discardableResult")
         line("    public func backward(labels: UnsafePointer<\(T)>, count n: Int, inputGradient: Bool = false) -> (loss: Double, correct: Int) {")
         line("        if n < 1 || n > \(network.capacity) { batchCountOutOfRange(n, capacity: \(network.capacity), model: Self.modelName) }")
+        line("        profiler?.start()")
         line("        let result = crossEntropy(logits: logits, labels: labels, count: n, classes: \(network.classes))")
         line("        crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: \(network.classes))")
-        for bstep in plan.backward {
+        line("        profiler?.mark(\(plan.forward.count))")
+        for (j, bstep) in plan.backward.enumerated() {
             let step = bstep.step, i = step.layer
             let guarded = bstep.onlyForInputGradient
             let indent = guarded ? "            " : "        "
             if guarded { line("        if inputGradient {") }
+            defer {
+                line(indent + "profiler?.mark(\(plan.forward.count + 1 + j))")
+                if guarded { line("        }") }
+            }
             line(indent + describe(step))
             /// An input's gradient target as an optional argument: nil, the buffer, or the buffer only when asked for.
             func dx(_ position: Int) -> String {
@@ -350,18 +362,45 @@ public enum Emitter {
                 line(indent + "denseBackward(x: \(x), weights: \(p(plan, i, .kernel)), dy: \(dy), dWeights: \(g(plan, i, .kernel)), dBias: \(g(plan, i, .bias)),")
                 line(indent + "              dx: \(dx(0)), accumulate: \(acc(0)), count: n, inputs: \(inputs), outputs: \(outputs), pool: pool)")
             }
-            if guarded { line("        }") }
         }
         line("        return result")
         line("    }")
         line()
         line("    public func adamStep(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double) {")
         line("        step += 1")
+        line("        profiler?.start()")
         line("        adamUpdate(parameters: parameters, gradients: gradients, m: adamM, v: adamV, count: \(literal(plan.trainableCount)),")
         line("                   learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, step: step, pool: pool)")
+        line("        profiler?.mark(\(plan.forward.count + 1 + plan.backward.count))")
         line("    }")
         line("}")
         return s
+    }
+
+    /// The profile table: forward steps, the loss, backward steps, the optimizer — the indices
+    /// `forward`, `backward` and `adamStep` pass to `profiler?.mark`.
+    static func emitProfiledSteps(_ plan: Plan, line: (String) -> Void) {
+        let network = plan.network
+        func entry(_ layer: Int, _ phase: String, _ flops: Int) -> String {
+            let l = network.layers[layer]
+            return "        ProfiledStep(layer: \"\(l.name)\", kerasClass: \"\(l.kind.kerasClass)\", phase: .\(phase), flopsPerSample: \(literal(flops))),"
+        }
+        line("    /// Kernel steps in profiler order (forward, loss, backward, optimizer) with their FLOPs per sample.")
+        line("    public static let profiledSteps: [ProfiledStep] = [")
+        for step in plan.forward { line(entry(step.layer, "forward", network.forwardFLOPs(of: step.layer))) }
+        line("        ProfiledStep(layer: \"loss\", kerasClass: \"CategoricalCrossentropy\", phase: .loss, flopsPerSample: 0),")
+        for b in plan.backward {
+            // A convolution or dense layer's backward is one GEMM for the weight gradient and one
+            // more when an input gradient is needed; elementwise layers cost about their forward.
+            let f = network.forwardFLOPs(of: b.step.layer)
+            let flops: Int = switch b.step.operation {
+            case .conv, .dense: f * (b.inputGradients.contains { $0 != nil } ? 2 : 1)
+            default: f
+            }
+            line(entry(b.step.layer, "backward", flops))
+        }
+        line("        ProfiledStep(layer: \"adam\", kerasClass: \"Adam\", phase: .optimizer, flopsPerSample: 0),")
+        line("    ]")
     }
 
     static func emitInferenceType(_ inference: InferencePlan, training plan: Plan, dtype: DType) -> String {

@@ -28,6 +28,12 @@ struct Bench: ParsableCommand {
         memory, or when the allocation counter is not active (CI's allocation guard; release builds only).
         """)
     var failOnAllocation = false
+    @Flag(help: """
+        Also time every kernel step over the timed training steps and add a per-layer profile to the \
+        JSON: forward and backward milliseconds per step, GFLOP/s and share of the step, slowest first \
+        (and a readable table of the top 15 on standard error).
+        """)
+    var profile = false
 
     func run() throws {
         let type = try modelType(named: model)
@@ -38,7 +44,7 @@ struct Bench: ParsableCommand {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1.") }
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
         guard threadCount >= 1 else { throw ValidationError("--threads must be at least 1.") }
-        var report = measure(type, batch: batch, threads: threadCount)
+        var report = measure(type, batch: batch, threads: threadCount, profile: profile)
         if !skipGemm { report["sgemm_peak_gflops"] = Self.sgemmPeak(threads: threadCount) }
         if let achieved = report["train_gflops"] as? Double, let peak = report["sgemm_peak_gflops"] as? Double {
             report["train_fraction_of_sgemm_peak"] = Self.round(achieved / peak, 3)
@@ -80,7 +86,7 @@ struct Bench: ParsableCommand {
         return usage.ru_maxrss * 1024
     }
 
-    func measure<M: GeneratedModelType>(_ type: M.Type, batch: Int, threads: Int) -> [String: Any] {
+    func measure<M: GeneratedModelType>(_ type: M.Type, batch: Int, threads: Int, profile: Bool) -> [String: Any] {
         let model = M(seed: 0, threads: threads)
         let elements = M.inputHeight * M.inputWidth * M.inputChannels
         var rng = Xoshiro256(seed: 42)
@@ -133,6 +139,19 @@ struct Bench: ParsableCommand {
         let graphSeconds = (Self.now() - t0) / Double(inferenceBatches)
         let graphLatencies = Self.latencies(max(inferenceBatches, 10)) { model.forward(count: 1, training: false) }
 
+        var profileReport: [String: Any]?
+        if profile {
+            let profiler = StepProfiler(steps: M.profiledSteps.count)
+            model.profiler = profiler
+            trainStep()
+            profiler.reset()
+            let t = Self.now()
+            for _ in 0..<steps { trainStep() }
+            let wall = Self.now() - t
+            model.profiler = nil
+            profileReport = Self.profileReport(M.profiledSteps, profiler, steps: steps, batch: batch, wall: wall)
+        }
+
         let trainFLOPs = Double(3 * M.forwardFLOPsPerSample * batch)
         let epochImages = 1080
         let fullSteps = Double(epochImages / batch), lastFraction = Double(epochImages % batch) / Double(batch)
@@ -163,6 +182,52 @@ struct Bench: ParsableCommand {
             "peak_rss_bytes": Self.peakRSSBytes(),
             "arena_bytes": M.arenaBytes,
             "parameters": M.parameterCount,
+        ].merging(profileReport.map { ["profile": $0] } ?? [:]) { a, _ in a }
+    }
+
+    /// Per-layer rows (forward + backward of the same layer together), slowest first, and per-phase totals.
+    static func profileReport(_ table: [ProfiledStep], _ profiler: StepProfiler, steps: Int, batch: Int, wall: Double) -> [String: Any] {
+        struct Row { var layer: String; var kerasClass: String; var forward = 0.0; var backward = 0.0; var flops = 0.0 }
+        var rows: [String: Row] = [:]
+        var order: [String] = []
+        var phases: [String: Double] = [:]
+        for (i, step) in table.enumerated() {
+            let seconds = profiler.seconds[i] / Double(steps)
+            phases[step.phase.rawValue, default: 0] += seconds
+            if rows[step.layer] == nil { rows[step.layer] = Row(layer: step.layer, kerasClass: step.kerasClass); order.append(step.layer) }
+            switch step.phase {
+            case .backward: rows[step.layer]!.backward += seconds
+            default: rows[step.layer]!.forward += seconds
+            }
+            rows[step.layer]!.flops += Double(step.flopsPerSample * batch)
+        }
+        let profiled = phases.values.reduce(0, +)
+        let sorted = order.map { rows[$0]! }.sorted { $0.forward + $0.backward > $1.forward + $1.backward }
+        let layers: [[String: Any]] = sorted.map { r in
+            let total = r.forward + r.backward
+            return [
+                "layer": r.layer, "class": r.kerasClass,
+                "forward_ms": round(r.forward * 1000, 3), "backward_ms": round(r.backward * 1000, 3),
+                "gflops": total > 0 ? round(r.flops / total / 1e9, 1) : 0,
+                "share": round(total / profiled, 4),
+            ]
+        }
+        func left(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
+        func right(_ s: String, _ w: Int) -> String { s.count >= w ? s : String(repeating: " ", count: w - s.count) + s }
+        var text = left("layer", 22) + " " + left("class", 19) + right("fwd ms", 9) + right("bwd ms", 9) + right("GFLOP/s", 9) + right("share", 8) + "\n"
+        for row in layers.prefix(15) {
+            text += left(row["layer"] as! String, 22) + " " + left(row["class"] as! String, 19)
+                + right(String(format: "%.2f", row["forward_ms"] as! Double), 9) + right(String(format: "%.2f", row["backward_ms"] as! Double), 9)
+                + right(String(format: "%.1f", row["gflops"] as! Double), 9) + right(String(format: "%.1f%%", 100 * (row["share"] as! Double)), 8) + "\n"
+        }
+        text += String(format: "profiled %.1f ms of a %.1f ms step: forward %.1f, loss %.2f, backward %.1f, adam %.1f\n",
+                       profiled * 1000, wall / Double(steps) * 1000, (phases["forward"] ?? 0) * 1000, (phases["loss"] ?? 0) * 1000,
+                       (phases["backward"] ?? 0) * 1000, (phases["optimizer"] ?? 0) * 1000)
+        FileHandle.standardError.write(Data(text.utf8))
+        return [
+            "layers": layers,
+            "phase_ms": phases.mapValues { round($0 * 1000, 3) },
+            "step_ms": round(wall / Double(steps) * 1000, 3),
         ]
     }
 
