@@ -52,6 +52,15 @@ public func addBackward<T: NetScalar>(y: UnsafePointer<T>, dy: UnsafePointer<T>,
 @inlinable
 func passGradient<T: NetScalar>(_ y: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ d: UnsafeMutablePointer<T>,
                                 count: Int, relu: Bool, accumulate: Bool) {
+    // The masked cases in explicit vectors: written as a select, `d` often *is* `dy` (an add's gradient
+    // masked in place), and the compiler emitted a compare-and-branch per element (the ReLU masks were
+    // ~5 % of a ResNet-50 training step). Concrete vector types only: generic SIMD masks are scalar.
+    if relu && T.self == Float.self {
+        return maskedGradientFloat(UnsafeRawPointer(y), UnsafeRawPointer(dy), UnsafeMutableRawPointer(d), count: count, accumulate: accumulate)
+    }
+    if relu && T.self == Double.self {
+        return maskedGradientDouble(UnsafeRawPointer(y), UnsafeRawPointer(dy), UnsafeMutableRawPointer(d), count: count, accumulate: accumulate)
+    }
     switch (relu, accumulate) {
     case (true, false): for i in 0..<count { d[i] = y[i] > 0 ? dy[i] : 0 }
     case (true, true): for i in 0..<count { d[i] += y[i] > 0 ? dy[i] : 0 }
@@ -99,5 +108,45 @@ public func zeroPadBackward<T: NetScalar>(_ dy: UnsafePointer<T>, _ dx: UnsafeMu
                 if accumulate { for i in 0..<(w * c) { dst[i] += src[i] } } else { dst.update(from: src, count: w * c) }
             }
         }
+    }
+}
+
+/// d ← (+)= dy where y > 0, else 0, for Float; `d` may be `dy`.
+@inlinable
+func maskedGradientFloat(_ y: UnsafeRawPointer, _ dy: UnsafeRawPointer, _ d: UnsafeMutableRawPointer, count: Int, accumulate: Bool) {
+    let zero = SIMD8<Float>(repeating: 0)
+    var j = 0
+    while j + 8 <= count {
+        var g = dy.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+        g.replace(with: zero, where: .!(y.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self) .> zero))
+        if accumulate { g += d.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self) }
+        d.storeBytes(of: g, toByteOffset: 4 * j, as: SIMD8<Float>.self)
+        j += 8
+    }
+    while j < count {
+        var g = y.load(fromByteOffset: 4 * j, as: Float.self) > 0 ? dy.load(fromByteOffset: 4 * j, as: Float.self) : 0
+        if accumulate { g += d.load(fromByteOffset: 4 * j, as: Float.self) }
+        d.storeBytes(of: g, toByteOffset: 4 * j, as: Float.self)
+        j += 1
+    }
+}
+
+/// d ← (+)= dy where y > 0, else 0, for Double; `d` may be `dy`.
+@inlinable
+func maskedGradientDouble(_ y: UnsafeRawPointer, _ dy: UnsafeRawPointer, _ d: UnsafeMutableRawPointer, count: Int, accumulate: Bool) {
+    let zero = SIMD4<Double>(repeating: 0)
+    var j = 0
+    while j + 4 <= count {
+        var g = dy.loadUnaligned(fromByteOffset: 8 * j, as: SIMD4<Double>.self)
+        g.replace(with: zero, where: .!(y.loadUnaligned(fromByteOffset: 8 * j, as: SIMD4<Double>.self) .> zero))
+        if accumulate { g += d.loadUnaligned(fromByteOffset: 8 * j, as: SIMD4<Double>.self) }
+        d.storeBytes(of: g, toByteOffset: 8 * j, as: SIMD4<Double>.self)
+        j += 4
+    }
+    while j < count {
+        var g = y.load(fromByteOffset: 8 * j, as: Double.self) > 0 ? dy.load(fromByteOffset: 8 * j, as: Double.self) : 0
+        if accumulate { g += d.load(fromByteOffset: 8 * j, as: Double.self) }
+        d.storeBytes(of: g, toByteOffset: 8 * j, as: Double.self)
+        j += 1
     }
 }

@@ -53,25 +53,75 @@ public func gemmWithEpilogue<T: NetScalar>(_ pool: ThreadPool, m: Int, n: Int, k
 @inlinable
 func epilogue<T: NetScalar>(_ c: UnsafeMutablePointer<T>, ldc: Int, rows: Range<Int>, columns: Range<Int>,
                             bias: UnsafePointer<T>?, residual: UnsafePointer<T>?, relu: Bool) {
+    if bias == nil && residual == nil && !relu { return }
     let j0 = columns.lowerBound, width = columns.count
     for r in rows {
-        let cr = c + r * ldc + j0
-        switch (bias, residual) {
-        case let (bias?, residual?):
-            let b = bias + j0, rr = residual + r * ldc + j0
-            if relu { for j in 0..<width { let v = cr[j] + b[j] + rr[j]; cr[j] = v > 0 ? v : 0 } }
-            else { for j in 0..<width { cr[j] = cr[j] + b[j] + rr[j] } }
-        case let (bias?, nil):
-            let b = bias + j0
-            if relu { for j in 0..<width { let v = cr[j] + b[j]; cr[j] = v > 0 ? v : 0 } }
-            else { for j in 0..<width { cr[j] += b[j] } }
-        case let (nil, residual?):
-            let rr = residual + r * ldc + j0
-            if relu { for j in 0..<width { let v = cr[j] + rr[j]; cr[j] = v > 0 ? v : 0 } }
-            else { for j in 0..<width { cr[j] += rr[j] } }
-        case (nil, nil):
-            if relu { for j in 0..<width { let v = cr[j]; cr[j] = v > 0 ? v : 0 } }
+        epilogueRow(c + r * ldc + j0, bias.map { $0 + j0 }, residual.map { $0 + r * ldc + j0 }, count: width, relu: relu)
+    }
+}
+
+/// One row of the output pass. Written generically, the in-place ReLU compiled to a compare-and-branch
+/// per element, and generic SIMD masks (`SIMD8<T>`, even `V: SIMD`) went element by element through the
+/// stack; only concrete vector types get vector compares, so Float and Double each have their own loop
+/// (the type check folds away in a specialized caller). A NaN becomes 0, as in the training kernels.
+@inlinable
+func epilogueRow<T: NetScalar>(_ c: UnsafeMutablePointer<T>, _ bias: UnsafePointer<T>?, _ residual: UnsafePointer<T>?,
+                               count: Int, relu: Bool) {
+    if T.self == Float.self {
+        epilogueRowFloat(UnsafeMutableRawPointer(c), bias.map(UnsafeRawPointer.init), residual.map(UnsafeRawPointer.init), count: count, relu: relu)
+    } else if T.self == Double.self {
+        epilogueRowDouble(UnsafeMutableRawPointer(c), bias.map(UnsafeRawPointer.init), residual.map(UnsafeRawPointer.init), count: count, relu: relu)
+    } else {
+        for j in 0..<count {
+            var v = c[j]
+            if let bias { v += bias[j] }
+            if let residual { v += residual[j] }
+            c[j] = relu ? (v > 0 ? v : 0) : v
         }
+    }
+}
+
+@inlinable
+func epilogueRowFloat(_ c: UnsafeMutableRawPointer, _ bias: UnsafeRawPointer?, _ residual: UnsafeRawPointer?, count: Int, relu: Bool) {
+    let zero = SIMD8<Float>(repeating: 0)
+    var j = 0
+    while j + 8 <= count {
+        var v = c.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+        if let bias { v += bias.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self) }
+        if let residual { v += residual.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self) }
+        if relu { v.replace(with: zero, where: .!(v .> zero)) }
+        c.storeBytes(of: v, toByteOffset: 4 * j, as: SIMD8<Float>.self)
+        j += 8
+    }
+    while j < count {
+        var v = c.load(fromByteOffset: 4 * j, as: Float.self)
+        if let bias { v += bias.load(fromByteOffset: 4 * j, as: Float.self) }
+        if let residual { v += residual.load(fromByteOffset: 4 * j, as: Float.self) }
+        if relu && !(v > 0) { v = 0 }
+        c.storeBytes(of: v, toByteOffset: 4 * j, as: Float.self)
+        j += 1
+    }
+}
+
+@inlinable
+func epilogueRowDouble(_ c: UnsafeMutableRawPointer, _ bias: UnsafeRawPointer?, _ residual: UnsafeRawPointer?, count: Int, relu: Bool) {
+    let zero = SIMD4<Double>(repeating: 0)
+    var j = 0
+    while j + 4 <= count {
+        var v = c.loadUnaligned(fromByteOffset: 8 * j, as: SIMD4<Double>.self)
+        if let bias { v += bias.loadUnaligned(fromByteOffset: 8 * j, as: SIMD4<Double>.self) }
+        if let residual { v += residual.loadUnaligned(fromByteOffset: 8 * j, as: SIMD4<Double>.self) }
+        if relu { v.replace(with: zero, where: .!(v .> zero)) }
+        c.storeBytes(of: v, toByteOffset: 8 * j, as: SIMD4<Double>.self)
+        j += 4
+    }
+    while j < count {
+        var v = c.load(fromByteOffset: 8 * j, as: Double.self)
+        if let bias { v += bias.load(fromByteOffset: 8 * j, as: Double.self) }
+        if let residual { v += residual.load(fromByteOffset: 8 * j, as: Double.self) }
+        if relu && !(v > 0) { v = 0 }
+        c.storeBytes(of: v, toByteOffset: 8 * j, as: Double.self)
+        j += 1
     }
 }
 

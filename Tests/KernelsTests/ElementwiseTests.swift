@@ -27,6 +27,17 @@ final class ElementwiseTests: XCTestCase {
         let inPlace = Buffer<T>(xs)
         relu(inPlace.p, inPlace.p, count: n)
         XCTAssertEqual(inPlace.array, y.array)
+        // The mask in place (an add's aliased gradient slot: dx is dy), over the vector body and the tail.
+        let maskInPlace = Buffer<T>(dy.array)
+        reluBackward(y: y.p, dy: maskInPlace.p, dx: maskInPlace.p, count: n, accumulate: false)
+        XCTAssertEqual(maskInPlace.array, masked)
+        // NaN in y masks like the scalar `y > 0` (no gradient); NaN in dy passes where y > 0.
+        let yNaN = Buffer<T>(y.array), dyNaN = Buffer<T>(dy.array), out = Buffer<T>(count: n, repeating: 9)
+        yNaN[1] = .nan; dyNaN[2] = .nan
+        reluBackward(y: yNaN.p, dy: dyNaN.p, dx: out.p, count: n, accumulate: false)
+        XCTAssertEqual(out[1], 0)
+        XCTAssertEqual(out[2].isNaN, y[2] > 0)
+        withExtendedLifetime((x, dx, acc, yNaN, dyNaN)) {}
     }
 
     func testAddDouble() { checkAdd(Double.self) }
