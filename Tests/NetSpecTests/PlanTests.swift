@@ -228,14 +228,24 @@ final class PlanTests: XCTestCase {
         let conv1 = try XCTUnwrap(plan.backward.first { $0.step.layer == index["conv1"] })
         XCTAssertFalse(conv1.onlyForInputGradient)
         XCTAssertEqual(conv1.inputGradients.first??.onlyForInputGradient, true)
-        // Identity block: the add hands its gradient to the branch (aliased, no copy); the block input
-        // receives a second contribution from the first convolution of the branch, which accumulates.
+        // Identity block: the add hands the same gradient to both inputs, so both share its slot (no copy).
+        // The branch reads it before the block input receives its second contribution from the branch's
+        // first convolution, which accumulates into that same slot.
         let add = try XCTUnwrap(plan.backward.first { $0.step.layer == index["add_1"] })
         XCTAssertTrue(add.step.fusedRelu)
-        XCTAssertEqual(add.inputGradients.compactMap { $0?.mode }.filter { $0 == .aliased }.count, 1, "\(add)")
-        for target in add.inputGradients.compactMap({ $0 }) where target.mode == .aliased {
+        XCTAssertEqual(add.inputGradients.map { $0?.mode }, [.aliased, .aliased], "\(add)")
+        for target in add.inputGradients.compactMap({ $0 }) {
             XCTAssertEqual(target.buffer, add.outputGradient)
         }
+        let blockInput = try XCTUnwrap(network.layers[index["add_1"]!].inputs.last)
+        let branchStart = try XCTUnwrap(plan.backward.first { step in
+            step.step.layer != index["add_1"] && network.layers[step.step.layer].inputs.contains(blockInput)
+        })
+        let branchReader = try XCTUnwrap(plan.backward.firstIndex { $0.step.layer == network.layers[index["add_1"]!].inputs.first })
+        let accumulation = try XCTUnwrap(plan.backward.firstIndex { $0 == branchStart })
+        XCTAssertLessThan(branchReader, accumulation, "the branch must read the shared slot before it is accumulated into")
+        XCTAssertEqual(branchStart.inputGradients.first??.mode, .accumulate)
+        XCTAssertEqual(branchStart.inputGradients.first??.buffer, add.outputGradient)
         // Every conv step carries the geometry the kernels take, with the description's padding.
         let res2b = try XCTUnwrap(plan.forward.first { $0.layer == index["res2b_branch2b"] })
         guard case let .conv(g, bias) = res2b.operation else { return XCTFail("\(res2b.operation)") }
