@@ -40,6 +40,8 @@ let package = Package(
         .target(name: "CImageDecode", dependencies: ["CJPEG", "CPNG"]),
         .target(name: "AllocCounter"),
         .target(name: "Digest"),
+        // Display width of text (East Asian wide characters, combining marks) and the terminal's width.
+        .target(name: "TerminalText"),
 
         // Description → NetSpec → emitter → generated model → kernels.
         .target(name: "NetSpec", dependencies: ["Digest"]),
@@ -62,23 +64,28 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["CHDF5", "Digest", "CImageDecode"]),
         .target(name: "KerasFiles", dependencies: ["Datasets", "Kernels", "NetSpec"]),
         .target(name: "RunStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), "Digest"]),
-        .target(name: "Training", dependencies: ["Models", "Kernels", "Datasets", "RunStore", "NetSpec", "KerasFiles"],
+        .target(name: "Training", dependencies: ["Models", "Kernels", "Datasets", "RunStore", "NetSpec", "KerasFiles", "TerminalText"],
                 swiftSettings: numericSettings),
+        // The command-line convention both CLIs share: run selectors, errors and exit statuses, option types.
+        .target(name: "CLISupport", dependencies: [
+            "RunStore", "TerminalText", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "resnet-run", dependencies: [
-            "Training", "Models", "NetSpec", "AllocCounter", "KerasFiles",
+            "Training", "Models", "NetSpec", "AllocCounter", "KerasFiles", "CLISupport", "TerminalText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "resnet-runs", dependencies: [
-            "RunStore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "RunStore", "CLISupport", "TerminalText", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "DigestTests", dependencies: ["Digest"]),
+        .testTarget(name: "CLISupportTests", dependencies: ["CLISupport", "TerminalText"]),
         .testTarget(name: "NetSpecTests", dependencies: ["NetSpec", "NetEmit", "LayerGeometry", "netgen"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "ModelTests", dependencies: ["Models", "Kernels", "AllocCounter"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "CImageDecode"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "resnet-runs"]),
+        .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "resnet-runs", "TerminalText"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "RunStore", "resnet-run"]),
         .testTarget(name: "KerasFilesTests", dependencies: ["KerasFiles", "Training", "Models", "Datasets", "RunStore", "resnet-run"],
                     resources: [.copy("Fixtures")]),

@@ -468,25 +468,19 @@ int cimg_resize_bilinear(const uint8_t *in, int in_w, int in_h, uint8_t *out, in
 // ---------------------------------------------------------------------------------------------
 // Writing (tests and tools)
 
-int cimg_write_png(const char *path, const uint8_t *rgb, int width, int height, char *error, size_t error_size) {
-    FILE *file = fopen(path, "wb");
-    if (!file) {
-        snprintf(error, error_size, "cannot create the file");
-        return -1;
-    }
+/* Writes rgb as an 8-bit RGB PNG to an open stream; returns 0, or -1 with the reason in error. */
+static int write_png_stream(FILE *file, const uint8_t *rgb, int width, int height, char *error, size_t error_size) {
     struct png_failure failure;
     memset(&failure, 0, sizeof failure);
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &failure, png_on_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         png_destroy_write_struct(&png, NULL);
-        fclose(file);
         snprintf(error, error_size, "out of memory starting libpng");
         return -1;
     }
     if (setjmp(failure.jump)) {
         png_destroy_write_struct(&png, &info);
-        fclose(file);
         snprintf(error, error_size, "libpng: %s", failure.message);
         return -1;
     }
@@ -497,10 +491,45 @@ int cimg_write_png(const char *path, const uint8_t *rgb, int width, int height, 
     for (int y = 0; y < height; y++) png_write_row(png, (png_const_bytep)(rgb + (size_t)y * width * 3));
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
+    return 0;
+}
+
+int cimg_write_png(const char *path, const uint8_t *rgb, int width, int height, char *error, size_t error_size) {
+    FILE *file = fopen(path, "wb");
+    if (!file) {
+        snprintf(error, error_size, "cannot create the file");
+        return -1;
+    }
+    if (write_png_stream(file, rgb, width, height, error, error_size) != 0) {
+        fclose(file);
+        return -1;
+    }
     if (fclose(file) != 0) {
         snprintf(error, error_size, "cannot finish writing the file");
         return -1;
     }
+    return 0;
+}
+
+int cimg_encode_png(const uint8_t *rgb, int width, int height, uint8_t **out, size_t *out_size, char *error, size_t error_size) {
+    char *buffer = NULL;
+    size_t size = 0;
+    FILE *file = open_memstream(&buffer, &size);
+    if (!file) {
+        snprintf(error, error_size, "cannot open a memory stream");
+        return -1;
+    }
+    int rc = write_png_stream(file, rgb, width, height, error, error_size);
+    if (fclose(file) != 0 && rc == 0) {
+        snprintf(error, error_size, "cannot finish the PNG in memory");
+        rc = -1;
+    }
+    if (rc != 0) {
+        free(buffer);
+        return -1;
+    }
+    *out = (uint8_t *)buffer;
+    *out_size = size;
     return 0;
 }
 

@@ -132,6 +132,19 @@ public enum PhotoWriter {
         }
     }
 
+    /// The PNG file `writePNG` would write, in memory.
+    public static func pngData(rgb: [UInt8], width: Int, height: Int) throws -> [UInt8] {
+        precondition(rgb.count == width * height * 3, "PhotoWriter.pngData: rgb.count mismatch")
+        var message = [CChar](repeating: 0, count: 512)
+        var out: UnsafeMutablePointer<UInt8>?
+        var size = 0
+        guard cimg_encode_png(rgb, Int32(width), Int32(height), &out, &size, &message, message.count) == 0, let out else {
+            throw DatasetError("encoding a PNG: \(String(cString: message))")
+        }
+        defer { free(out) }
+        return Array(UnsafeBufferPointer(start: out, count: size))
+    }
+
     public static func writeJPEG(path: String, rgb: [UInt8], width: Int, height: Int, quality: Int = 95) throws {
         precondition(rgb.count == width * height * 3, "PhotoWriter.writeJPEG: rgb.count mismatch")
         var message = [CChar](repeating: 0, count: 512)

@@ -364,7 +364,15 @@ public final class RunStore: @unchecked Sendable {
     }
 
     /// Recomputes a run's summary columns from its epoch rows and advances its heartbeat.
+    ///
+    /// The best epoch is the first with the highest value of the run's `best_by` hyperparameter
+    /// (`val_accuracy` for a run with a validation split, else `test_accuracy`, also for runs
+    /// recorded before it existed); `best_test_accuracy` is that epoch's test accuracy — for a
+    /// run chosen by test accuracy, the highest test accuracy.
     static func refreshSummary(_ db: Database, run: Int64, at: Date) throws {
+        let recorded = try String.fetchOne(db, sql: "SELECT json_extract(hyperparameters, '$.best_by') FROM run WHERE id = ?",
+                                           arguments: [run])
+        let bestBy = recorded.flatMap { $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } ? $0 : nil } ?? "test_accuracy"
         try db.execute(sql: """
             UPDATE run SET
               epochs_done = (SELECT COUNT(*) FROM epoch WHERE run_id = :id),
@@ -372,14 +380,16 @@ public final class RunStore: @unchecked Sendable {
               final_test_accuracy = (SELECT CASE WHEN json_type(metrics, '$.test_accuracy') IN ('real', 'integer')
                                        THEN json_extract(metrics, '$.test_accuracy') END
                                      FROM epoch WHERE run_id = :id ORDER BY epoch DESC LIMIT 1),
-              best_test_accuracy = (SELECT MAX(json_extract(metrics, '$.test_accuracy')) FROM epoch
-                                    WHERE run_id = :id AND json_type(metrics, '$.test_accuracy') IN ('real', 'integer')),
+              best_test_accuracy = (SELECT json_extract(metrics, '$.test_accuracy') FROM epoch
+                                    WHERE run_id = :id AND json_type(metrics, :by) IN ('real', 'integer')
+                                      AND json_type(metrics, '$.test_accuracy') IN ('real', 'integer')
+                                    ORDER BY json_extract(metrics, :by) DESC, epoch ASC LIMIT 1),
               best_epoch = (SELECT epoch FROM epoch
-                            WHERE run_id = :id AND json_type(metrics, '$.test_accuracy') IN ('real', 'integer')
-                            ORDER BY json_extract(metrics, '$.test_accuracy') DESC, epoch ASC LIMIT 1),
+                            WHERE run_id = :id AND json_type(metrics, :by) IN ('real', 'integer')
+                            ORDER BY json_extract(metrics, :by) DESC, epoch ASC LIMIT 1),
               heartbeat_at = MAX(heartbeat_at, :at)
             WHERE id = :id
-            """, arguments: ["id": run, "at": at.timeIntervalSince1970])
+            """, arguments: ["id": run, "at": at.timeIntervalSince1970, "by": "$." + bestBy])
     }
 
     /// Marks the run as alive (call periodically during long epochs).

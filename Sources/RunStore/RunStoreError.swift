@@ -111,6 +111,22 @@ public enum RunStoreError: Error, CustomStringConvertible, Equatable, Sendable {
     }
 }
 
+extension RunStoreError {
+    /// Whether the error is about what a command was asked to use — a database, run or snapshot
+    /// that is not there or is not an experiment store — rather than a failure of a store that
+    /// was there (corrupt, locked, read-only, full, an I/O error, a checksum mismatch).
+    public var isBadInput: Bool {
+        switch self {
+        case .noDatabase, .notAFile, .missingDirectory, .notSQLite, .foreignDatabase, .emptyDatabase, .newerSchema,
+             .unknownRun, .missingSnapshot, .invalidArgument:
+            return true
+        case .corrupt, .locked, .readOnly, .diskFull, .noSpace, .fileTooLarge, .insufficientSpace, .ioError,
+             .foreignJournalFile, .walWithoutIndex, .checksumMismatch, .sqlite:
+            return false
+        }
+    }
+}
+
 extension RunStoreError: LocalizedError {
     public var errorDescription: String? { description }
 }

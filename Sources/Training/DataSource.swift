@@ -63,6 +63,10 @@ public struct LoadedData: Sendable {
     public var source: DataSource
     public var train: ImageDataset
     public var test: ImageDataset
+    /// Training images held out to validate each epoch (`holdOut(validationSplit:)`), if any.
+    public var validation: ImageDataset?
+    /// The fraction held out for `validation`.
+    public var validationSplit: Double?
     /// Seconds spent reading, hashing and decoding (or synthesizing).
     public var seconds: Double
     /// Class names (folder datasets), and the sha256 of their whole file list.
@@ -71,6 +75,26 @@ public struct LoadedData: Sendable {
 
     /// The sha256 recorded as the run's dataset hash: the training file's (nil for synthetic).
     public var datasetSHA256: String? { train.sha256 }
+
+    /// Keras' `fit(validation_split=f)`: the last `n - ⌊n·(1 − f)⌋` training images (in the
+    /// data's own order, before any shuffling) become the validation set, the rest is trained
+    /// on. Deterministic, so a resumed run holds out the same images.
+    public mutating func holdOut(validationSplit f: Double) throws {
+        let n = train.count
+        let splitAt = Int((Double(n) * (1 - f)).rounded(.down))
+        guard splitAt >= 1, splitAt < n else {
+            throw TrainingError("--validation-split \(formatNumber(f)): the \(n) training images would leave \(splitAt) to train on and \(n - splitAt) to validate; both need at least one")
+        }
+        var held = train.subset(splitAt..<n)
+        held.split = "validation"
+        validation = held
+        validationSplit = f
+        train = train.subset(0..<splitAt)
+    }
+
+    /// The metric that chooses the "best" epoch: validation accuracy when some training images
+    /// are held out, else test accuracy (the only held-out images there are).
+    public var bestBy: String { validation == nil ? "test_accuracy" : "val_accuracy" }
 
     /// Hyperparameter entries describing the data (stored in the run row; read back by `DataSource(recorded:)`).
     public var recordEntries: [String: String] {
@@ -101,6 +125,12 @@ public struct LoadedData: Sendable {
             e["\(key)_items"] = "\(set.indices.lowerBound)..<\(set.indices.upperBound)"
             e["\(key)_count"] = "\(set.count)"
         }
+        if let validation, let validationSplit {
+            e["validation_split"] = "\(validationSplit)"
+            e["validation_items"] = "\(validation.indices.lowerBound)..<\(validation.indices.upperBound)"
+            e["validation_count"] = "\(validation.count)"
+        }
+        e["best_by"] = bestBy
         if let classNames { e[ClassNames.key] = ClassNames.encode(classNames) }
         if let filesSHA256 { e["data_files_sha256"] = filesSHA256 }
         return e

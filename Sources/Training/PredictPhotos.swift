@@ -1,4 +1,4 @@
-/// `resnet-run predict --run N photo.jpg …`: JPEG/PNG files decoded, turned upright (EXIF),
+/// `resnet-run predict RUN photo.jpg …`: JPEG/PNG files decoded, turned upright (EXIF),
 /// resized to the model's input like Keras' `load_img(target_size=…)`, scaled / 255 like the
 /// training data, and run through a stored run's weights in batches of the model's capacity.
 /// A file that cannot be decoded gets its error and the others are still predicted.

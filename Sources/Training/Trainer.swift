@@ -2,7 +2,9 @@
 /// each epoch shuffles the training images (xoshiro256** seeded from the run's seed, state
 /// checkpointed), trains every batch including the last partial one (BN statistics over its
 /// samples), steps Adam, accumulates loss/accuracy as a sample-weighted running mean, then
-/// evaluates the test set in inference mode and records the epoch.
+/// evaluates the validation set (when training images are held out: `val_loss`, `val_accuracy`)
+/// and the test set in inference mode and records the epoch. The "best" weights are those of the
+/// epoch with the highest validation accuracy, or test accuracy without a validation set.
 ///
 /// Nothing is allocated between the first and last step of an epoch: batches are copied into
 /// `model.input` and a label buffer made once, the permutation is shuffled in place, progress is
@@ -49,8 +51,11 @@ final class Trainer<M: GeneratedModelType> {
     var rng: Xoshiro256
     /// Completed epochs.
     var epochsDone = 0
+    /// The best epoch so far by `bestBy`, and its value of that metric.
     var bestAccuracy = -Double.infinity
     var bestEpoch = 0
+    /// `val_accuracy` with a validation set, else `test_accuracy`.
+    let bestBy: String
     var results: [EpochResult] = []
     /// Set when `--stop-after-epochs` raised the interrupt flag.
     var stopRequested = false
@@ -90,6 +95,7 @@ final class Trainer<M: GeneratedModelType> {
         self.checkpointEvery = checkpointEvery
         self.keepCheckpoint = keepCheckpoint
         rng = Trainer.shuffleRNG(seed: hyperparameters.seed)
+        bestBy = data.bestBy
         spill = checkpointEvery > 1 ? try SpillFile(byteCount: model.stateBytes.count) : nil
         order = .allocate(capacity: max(data.train.count, 1))
     }
@@ -105,13 +111,13 @@ final class Trainer<M: GeneratedModelType> {
 
     /// What a checkpoint records besides the state bytes.
     struct CheckpointMeta {
-        var epoch: Int, step: Int, rng: Xoshiro256, best: (accuracy: Double, epoch: Int)
+        var epoch: Int, step: Int, rng: Xoshiro256, best: (accuracy: Double, epoch: Int), bestBy: String
 
         var extra: [String: String] {
             var extra = ["step": "\(step)", "rng": rng.stateWords.map { String($0) }.joined(separator: ","),
                          "epochs_done": "\(epoch)"]
             if best.epoch > 0 {
-                extra["best_test_accuracy"] = "\(best.accuracy)"
+                extra["best_\(bestBy)"] = "\(best.accuracy)"  // best_test_accuracy or best_val_accuracy
                 extra["best_epoch"] = "\(best.epoch)"
             }
             return extra
@@ -119,7 +125,7 @@ final class Trainer<M: GeneratedModelType> {
     }
 
     var currentMeta: CheckpointMeta {
-        CheckpointMeta(epoch: epochsDone, step: model.step, rng: rng, best: (bestAccuracy, bestEpoch))
+        CheckpointMeta(epoch: epochsDone, step: model.step, rng: rng, best: (bestAccuracy, bestEpoch), bestBy: bestBy)
     }
 
     /// At the end of a completed epoch: store the checkpoint when the interval says so, else keep
@@ -169,7 +175,7 @@ final class Trainer<M: GeneratedModelType> {
         rng = Xoshiro256(state: words)
         epochsDone = snapshot.epoch
         storedCheckpointEpoch = snapshot.epoch
-        if let a = snapshot.extra["best_test_accuracy"].flatMap(Double.init),
+        if let a = snapshot.extra["best_\(bestBy)"].flatMap(Double.init),
            let e = snapshot.extra["best_epoch"].flatMap(Int.init) {
             bestAccuracy = a
             bestEpoch = e
@@ -246,8 +252,13 @@ final class Trainer<M: GeneratedModelType> {
                     }
                     let e0 = monotonicSeconds()
                     inference.load(parameters: model.parameters)
+                    let validation = data.validation.map { evaluateModel(inference, on: $0, loader: loader) }
                     let test = evaluateModel(inference, on: data.test, loader: loader)
                     let evalSeconds = monotonicSeconds() - e0
+                    if let validation, !validation.loss.isFinite {
+                        progress.interruptedMidEpoch()
+                        return divergence("the validation loss became \(validation.loss)", epoch: epoch)
+                    }
                     if !test.loss.isFinite {
                         progress.interruptedMidEpoch()
                         return divergence("the test loss became \(test.loss)", epoch: epoch)
@@ -258,18 +269,26 @@ final class Trainer<M: GeneratedModelType> {
                         testLoss: test.loss, testAccuracy: test.accuracy, trainSeconds: trainSeconds,
                         seconds: 0, imagesPerSecond: Double(seen) / trainSeconds, batchCopySeconds: copySeconds,
                         evalSeconds: evalSeconds, recordSeconds: 0, steps: steps, stepLoopAllocations: allocations)
+                    result.valLoss = validation?.loss
+                    result.valAccuracy = validation?.accuracy
 
-                    // Record: the epoch row, best weights when test accuracy improves, the checkpoint copy.
+                    // Record: the epoch row, best weights when the monitored accuracy (validation,
+                    // else test) improves, as Keras' ModelCheckpoint(save_best_only=True), the checkpoint.
                     let r0 = monotonicSeconds()
                     result.seconds = r0 - start
                     try store.recordEpoch(run: runID, epoch: epoch, metrics: result.storedMetrics)
                     epochsDone = epoch
-                    if test.accuracy > bestAccuracy {
-                        bestAccuracy = test.accuracy
+                    let monitored = validation?.accuracy ?? test.accuracy
+                    if monitored > bestAccuracy {
+                        bestAccuracy = monitored
                         bestEpoch = epoch
+                        var extra = ["test_accuracy": "\(test.accuracy)", "test_loss": "\(test.loss)", "best_by": bestBy]
+                        if let validation {
+                            extra["val_accuracy"] = "\(validation.accuracy)"
+                            extra["val_loss"] = "\(validation.loss)"
+                        }
                         try store.saveSnapshot(run: runID, kind: .best, epoch: epoch, tensors: parameterManifest,
-                                               bytes: UnsafeRawBufferPointer(model.parameterBytes),
-                                               extra: ["test_accuracy": "\(test.accuracy)", "test_loss": "\(test.loss)"])
+                                               bytes: UnsafeRawBufferPointer(model.parameterBytes), extra: extra)
                     }
                     try checkpointCompletedEpoch()
                     result.recordSeconds = monotonicSeconds() - r0

@@ -15,6 +15,7 @@
 /// - `Progress.swift`: Keras-style terminal bar, plain per-epoch lines, JSON lines.
 /// - `Interrupt.swift`: SIGINT/SIGTERM turned into a flag checked between steps.
 import Foundation
+import RunStore
 
 /// Optimizer and schedule of a run. Defaults are Keras' (`Adam()`: lr 0.001, β1 0.9, β2 0.999,
 /// ε 1e-7) and the (`--epochs 20 --batch-size 32 --seed 0`).
@@ -52,10 +53,19 @@ public struct Hyperparameters: Sendable, Equatable {
 }
 
 /// A training, evaluation or prediction failure, in one line that says what is wrong and where.
+/// Most are bad input (a value, file or run that does not fit; exit status 2); `isRuntimeFailure`
+/// marks a failure while working, such as a locked or full database (exit status 1).
 public struct TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     public var description: String
-    public init(_ description: String) {
+    public var isRuntimeFailure = false
+    public init(_ description: String, runtimeFailure: Bool = false) {
         self.description = description.split(whereSeparator: \.isNewline).joined(separator: " ")
+        self.isRuntimeFailure = runtimeFailure
+    }
+
+    /// `error` (from the store or below) with `prefix` in front, keeping whether it is bad input.
+    public init(prefix: String, _ error: Error) {
+        self.init(prefix + oneLine(error), runtimeFailure: (error as? RunStoreError).map { !$0.isBadInput } ?? (error as? TrainingError)?.isRuntimeFailure ?? false)
     }
 }
 

@@ -51,6 +51,10 @@ public struct TrainRequest {
     public var initWeights: SnapshotKind?
     /// Store the resume checkpoint every this many epochs (new runs; a resume keeps the run's).
     public var checkpointEvery: Int = 1
+    /// Keras' `fit(validation_split=…)`: hold out this last fraction of the training images as a
+    /// validation set (the "best" epoch is then chosen by validation accuracy). Not for a folder of
+    /// class folders, whose `.folder(validationSplit:)` is image_dataset_from_directory's.
+    public var validationSplit: Double?
     /// Seconds to wait for another process's lock on the database.
     public var busyTimeout: Double = 5
 
@@ -64,8 +68,12 @@ public struct TrainOutcome: Sendable {
     public var epochsDone: Int
     public var results: [EpochResult]
     public var finalTestAccuracy: Double?
+    /// Test accuracy of the best epoch (the one `bestBy` chose).
     public var bestTestAccuracy: Double?
     public var bestEpoch: Int?
+    /// The metric that chose the best epoch (`val_accuracy` or `test_accuracy`), and its value there.
+    public var bestBy: String = "test_accuracy"
+    public var bestValue: Double?
     /// The signal that interrupted the run (SIGINT/SIGTERM, or SIGINT for --stop-after-epochs).
     public var signal: Int32?
     public var dataLoadSeconds: Double
@@ -90,31 +98,62 @@ public struct RunFailed: Error, CustomStringConvertible {
     public var description: String { "run \(run) \(status.rawValue): \(reason)" }
 }
 
+extension TrainRequest {
+    /// Every check of the request's values, made before anything is loaded or recorded; each
+    /// message names the option. `resnet-run train` runs it once, from its `validate()`, and
+    /// `TrainingJob.run` expects a request that passed it. (A resumed run's hyperparameters are
+    /// its own: they are checked when they are read back from the run.)
+    public func validate() throws {
+        func atLeast1(_ value: Int?, _ option: String) throws {
+            if let value, value < 1 { throw TrainingError("\(option): \(value) is not allowed; it must be at least 1") }
+        }
+        try atLeast1(threads, "--threads")
+        try atLeast1(stopAfterEpochs, "--stop-after-epochs")
+        try atLeast1(failAfterEpochs, "--fail-after-epochs")
+        guard busyTimeout.isFinite, busyTimeout >= 0 else {
+            throw TrainingError("--busy-timeout: \(formatNumber(busyTimeout)) is not a number of seconds ≥ 0")
+        }
+        if resume != nil {
+            try atLeast1(extendTo, "--epochs")
+            return
+        }
+        guard let type = ModelRegistry.model(named: model) else {
+            throw TrainingError("--model: unknown model '\(model)'; available: \(ModelRegistry.names.joined(separator: ", "))")
+        }
+        try hyperparameters.validate(capacity: type.capacity, modelName: type.modelName, dtype: type.dtype)
+        guard hyperparameters.seed <= UInt64(Int64.max) else {
+            throw TrainingError("--seed: '\(hyperparameters.seed)' is not a seed; use a whole number from 0 to \(Int64.max)")
+        }
+        try atLeast1(checkpointEvery, "--checkpoint-every")
+        if let f = validationSplit, !(f > 0 && f < 1) {
+            throw TrainingError("--validation-split: '\(formatNumber(f))' is not a fraction between 0 and 1 (e.g. 0.2)")
+        }
+    }
+}
+
 public enum TrainingJob {
+    /// Trains (or resumes) as `request` says; `request.validate()` must have passed.
     public static func run(_ request: TrainRequest) throws -> TrainOutcome {
         if let resume = request.resume { return try resumeRun(resume, request) }
 
         guard let type = ModelRegistry.model(named: request.model) else {
             throw TrainingError("--model: unknown model '\(request.model)'; available: \(ModelRegistry.names.joined(separator: ", "))")
         }
-        try request.hyperparameters.validate(capacity: type.capacity, modelName: type.modelName, dtype: type.dtype)
-        try validateCommon(request)
-        if request.checkpointEvery < 1 { throw TrainingError("--checkpoint-every: must be at least 1 (1: every epoch)") }
         let threads = request.threads ?? ThreadPool.availableProcessors
         Interrupt.install()
-        let data = try request.data.load(for: ModelShape(type), progress: request.progress != .quiet)
-        guard request.hyperparameters.seed <= UInt64(Int64.max) else { throw TrainingError("--seed: must be at most \(Int64.max)") }
+        var data = try request.data.load(for: ModelShape(type), progress: request.progress != .quiet)
+        if let f = request.validationSplit { try data.holdOut(validationSplit: f) }
         let store = try openStore(request.dbPath, create: true, busyTimeout: request.busyTimeout)
         if let parent = request.initFrom {
             // Checked before anything is recorded: the run exists, trained this model, has the weights.
             let record: RunRecord
-            do { record = try store.run(parent) } catch { throw TrainingError("--init-from: \(oneLine(error))") }
+            do { record = try store.run(parent) } catch { throw TrainingError(prefix: "--init-from: ", error) }
             guard record.model == type.registryName else {
                 throw TrainingError("--init-from: run \(parent) trained \(record.model), not \(type.registryName); pass --model \(record.model) or pick another run")
             }
             let kinds = try store.snapshots(run: parent).map(\.kind)
             if let kind = request.initWeights, !kinds.contains(kind) {
-                throw TrainingError("--init-weights: run \(parent) has no '\(kind.rawValue)' weights (it has: \(kinds.isEmpty ? "none" : kinds.map(\.rawValue).joined(separator: ", ")))")
+                throw TrainingError("--snapshot: run \(parent) has no '\(kind.rawValue)' weights (it has: \(kinds.isEmpty ? "none" : kinds.map(\.rawValue).joined(separator: ", ")))")
             }
             if kinds.isEmpty { throw TrainingError("--init-from: run \(parent) has no stored weights") }
         }
@@ -127,21 +166,11 @@ public enum TrainingJob {
         do {
             return try RunStore(path: path, createIfMissing: create, busyTimeout: busyTimeout)
         } catch {
-            throw TrainingError("--db: \(oneLine(error))")
-        }
-    }
-
-    static func validateCommon(_ request: TrainRequest) throws {
-        if let t = request.threads, t < 1 { throw TrainingError("--threads: \(t) is not allowed; use at least 1") }
-        if let s = request.stopAfterEpochs, s < 1 { throw TrainingError("--stop-after-epochs: must be at least 1") }
-        if let s = request.failAfterEpochs, s < 1 { throw TrainingError("--fail-after-epochs: must be at least 1") }
-        guard request.busyTimeout.isFinite, request.busyTimeout >= 0 else {
-            throw TrainingError("--busy-timeout: \(formatNumber(request.busyTimeout)) is not a number of seconds ≥ 0")
+            throw TrainingError(prefix: "--db: ", error)
         }
     }
 
     static func resumeRun(_ id: Int64, _ request: TrainRequest) throws -> TrainOutcome {
-        try validateCommon(request)
         let store = try openStore(request.dbPath, create: false, busyTimeout: request.busyTimeout)
         let record = try store.run(id)
         switch record.status {
@@ -177,7 +206,11 @@ public enum TrainingJob {
 
         Interrupt.install()
         let source = try DataSource(recorded: h, run: id)
-        let data = try source.load(for: ModelShape(type), progress: request.progress != .quiet)
+        var data = try source.load(for: ModelShape(type), progress: request.progress != .quiet)
+        if let text = h["validation_split"] {
+            guard let f = Double(text) else { throw TrainingError("run \(id) records a bad validation_split '\(text)'") }
+            try data.holdOut(validationSplit: f)
+        }
         if case .folder(let path, _, _, _) = source, let recorded = h[ClassNames.key],
            let names = data.classNames, ClassNames.encode(names) != recorded {
             throw TrainingError("the classes of run \(id) changed: \(path) now has class folders \(names.joined(separator: ", ")), the run recorded \(ClassNames.recorded(h)?.joined(separator: ", ") ?? recorded)")
@@ -344,7 +377,8 @@ public enum TrainingJob {
         return TrainOutcome(
             run: runID, status: record.recordedStatus, epochsPlanned: hp.epochs, epochsDone: record.epochsDone,
             results: trainer.results, finalTestAccuracy: record.finalTestAccuracy,
-            bestTestAccuracy: record.bestTestAccuracy, bestEpoch: record.bestEpoch, signal: signal,
+            bestTestAccuracy: record.bestTestAccuracy, bestEpoch: record.bestEpoch,
+            bestBy: trainer.bestBy, bestValue: trainer.bestEpoch > 0 ? trainer.bestAccuracy : nil, signal: signal,
             dataLoadSeconds: data.seconds, setupSeconds: max(0, setupSeconds), dataIdentity: data.train.identity,
             threads: threads, arenaBytes: M.arenaBytes, peakRSSBytes: peakRSSBytes())
     }

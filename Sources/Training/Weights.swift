@@ -144,12 +144,23 @@ public struct EvaluationResult: Sendable, Equatable {
     /// `confusion[label][predicted]` image counts (`evaluate`; empty during training). Its
     /// diagonal sums to `correct`: the predicted class is the first of equal maxima, as in the accuracy.
     public var confusion: [[Int]] = []
+    /// The images predicted wrong (`evaluate`; empty during training), in test-set order.
+    public var misclassified: [Misclassified] = []
+
+    public struct Misclassified: Sendable, Equatable {
+        /// Position in the evaluated set.
+        public var index: Int
+        public var label: Int
+        public var predicted: Int
+        public var probabilities: [Double]
+    }
 }
 
 func evaluateModel<M: GeneratedModelType>(_ model: M.Inference, on set: ImageDataset, loader: BatchLoader<M>,
                                           confusion wantConfusion: Bool = false) -> EvaluationResult {
     var lossSum = 0.0, correct = 0
     var confusion = wantConfusion ? [[Int]](repeating: [Int](repeating: 0, count: M.classes), count: M.classes) : []
+    var misclassified: [EvaluationResult.Misclassified] = []
     set.images.withUnsafeBufferPointer { images in
         set.labels.withUnsafeBufferPointer { classes in
             var start = 0
@@ -165,7 +176,12 @@ func evaluateModel<M: GeneratedModelType>(_ model: M.Inference, on set: ImageDat
                     for row in 0..<n {
                         var best = 0
                         for j in 0..<k where p[row * k + j] > p[row * k + best] { best = j }
-                        confusion[Int(classes[start + row])][best] += 1
+                        let label = Int(classes[start + row])
+                        confusion[label][best] += 1
+                        if best != label {
+                            misclassified.append(.init(index: start + row, label: label, predicted: best,
+                                                       probabilities: (0..<k).map { Double(p[row * k + $0]) }))
+                        }
                     }
                 }
                 start += n
@@ -174,7 +190,7 @@ func evaluateModel<M: GeneratedModelType>(_ model: M.Inference, on set: ImageDat
     }
     let count = max(set.count, 1)
     return EvaluationResult(loss: lossSum / Double(count), accuracy: Double(correct) / Double(count),
-                            correct: correct, count: set.count, confusion: confusion)
+                            correct: correct, count: set.count, confusion: confusion, misclassified: misclassified)
 }
 
 /// `resnet-run evaluate` and `predict`: stored weights applied to images.

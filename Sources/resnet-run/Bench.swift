@@ -17,7 +17,7 @@ struct Bench: ParsableCommand {
         model's arena size, and achieved vs. peak OpenBLAS sgemm GFLOP/s.
         """)
 
-    @Option(help: "Model to benchmark.") var model = "resnet50-signs"
+    @Option(help: "Model to benchmark.") var model = ModelName.standard
     @Option(help: "Training batch size (≤ the model's capacity).") var batchSize: Int?
     @Option(help: "Timed training steps.") var steps = 5
     @Option(help: "Timed inference batches.") var inferenceBatches = 5
@@ -36,7 +36,7 @@ struct Bench: ParsableCommand {
     var profile = false
 
     func run() throws {
-        let type = try modelType(named: model)
+        let type = model.type
         let batch = batchSize ?? type.capacity
         guard batch >= 1, batch <= type.capacity else {
             throw ValidationError("--batch-size: \(batch) is outside 1...\(type.capacity), the capacity set in \(type.modelName).arch.")

@@ -18,42 +18,36 @@ struct PlotModel: ParsableCommand {
         Without dot installed, an image request writes NAME.dot instead, says so in one line and exits 1.
         """)
 
-    @Option(help: "Model to draw.") var model = "resnet50-signs"
+    @Option(help: "Model to draw.") var model = ModelName.standard
     @Option(help: ArgumentHelp("Output file: .svg, .png, .pdf (through dot) or .dot/.gv (default: DOT on stdout).", valueName: "file"))
     var out: String?
     @Option(help: ArgumentHelp("Graph direction: TB (top to bottom, Keras' default) or LR.", valueName: "dir")) var rankdir = "TB"
 
     func run() throws {
-        do {
-            guard ["TB", "LR", "BT", "RL"].contains(rankdir) else { throw TrainingError("--rankdir: '\(rankdir)' is not one of TB, LR, BT, RL") }
-            let type = try modelType(named: model)
-            let network = try NetSpecLoader.load(text: type.descriptionText, file: "\(type.modelName).arch")
-            let dot = GraphvizDOT.render(network, rankdir: rankdir)
-            guard let out else {
-                print(dot, terminator: "")
-                return
+        guard ["TB", "LR", "BT", "RL"].contains(rankdir) else { throw TrainingError("--rankdir: '\(rankdir)' is not one of TB, LR, BT, RL") }
+        let type = model.type
+        let network = try NetSpecLoader.load(text: type.descriptionText, file: "\(type.modelName).arch")
+        let dot = GraphvizDOT.render(network, rankdir: rankdir)
+        guard let out else {
+            print(dot, terminator: "")
+            return
+        }
+        let ext = (out as NSString).pathExtension.lowercased()
+        switch ext {
+        case "dot", "gv":
+            try write(dot, to: out)
+            print("wrote \(out) (\(network.layers.count) layers)")
+        case "svg", "png", "pdf":
+            guard let dotTool = Self.findDot() else {
+                let fallback = ((out as NSString).deletingPathExtension) + ".dot"
+                try write(dot, to: fallback)
+                FileHandle.standardError.write(Data("error: --out \(out): Graphviz' dot is not installed (Debian: apt-get install graphviz); wrote the graph as \(fallback) instead (render it with: dot -T\(ext) \(fallback) -o \(out))\n".utf8))
+                throw ExitCode(1)
             }
-            let ext = (out as NSString).pathExtension.lowercased()
-            switch ext {
-            case "dot", "gv":
-                try write(dot, to: out)
-                print("wrote \(out) (\(network.layers.count) layers)")
-            case "svg", "png", "pdf":
-                guard let dotTool = Self.findDot() else {
-                    let fallback = ((out as NSString).deletingPathExtension) + ".dot"
-                    try write(dot, to: fallback)
-                    FileHandle.standardError.write(Data("error: --out \(out): Graphviz' dot is not installed (Debian: apt-get install graphviz); wrote the graph as \(fallback) instead (render it with: dot -T\(ext) \(fallback) -o \(out))\n".utf8))
-                    throw ExitCode(1)
-                }
-                try render(dot, with: dotTool, format: ext, to: out)
-                print("wrote \(out) (\(network.layers.count) layers)")
-            default:
-                throw TrainingError("--out \(out): unknown extension '.\(ext)'; use .svg, .png, .pdf or .dot")
-            }
-        } catch let exit as ExitCode {
-            throw exit
-        } catch {
-            fail(error)
+            try render(dot, with: dotTool, format: ext, to: out)
+            print("wrote \(out) (\(network.layers.count) layers)")
+        default:
+            throw TrainingError("--out \(out): unknown extension '.\(ext)'; use .svg, .png, .pdf or .dot")
         }
     }
 

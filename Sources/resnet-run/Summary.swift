@@ -8,10 +8,10 @@ struct Summary: ParsableCommand {
         abstract: "Print the model's layers, output shapes, parameter counts and connections, like Keras' model.summary().")
 
     @Option(help: "Model to describe.")
-    var model = "resnet50-signs"
+    var model = ModelName.standard
 
     func run() throws {
-        let type = try modelType(named: model)
+        let type = model.type
         let network = try NetSpecLoader.load(text: type.descriptionText, file: "\(type.modelName).arch")
         print(ModelSummary.render(network, arenaBytes: type.arenaBytes, dtype: type.dtype))
     }

@@ -1,24 +1,32 @@
 /// Learning-curve charts: a small character-cell chart for the terminal, and an SVG with two
 /// panels (loss, accuracy), axes, ticks, grid, labels and a legend for `compare --plot`.
+import CLISupport
 import Foundation
+import TerminalText
 
 struct Series {
     var label: String
     var marker: Character
     var points: [(x: Int, y: Double)]
     var dashed = false
+    /// Validation curves (SVG: dotted).
+    var dotted = false
     var colorIndex = 0
 }
 
 enum TextChart {
-    /// Renders points of all series into a `height` × `width` grid with y labels and an epoch axis.
-    static func render(title: String, series: [Series], width: Int = 56, height: Int = 10, style: Style) -> String {
+    /// Renders points of all series into a `height` × `width` grid with y labels and an epoch axis;
+    /// `maxWidth` (the terminal's) narrows the grid so that no line is wider.
+    static func render(title: String, series: [Series], width: Int = 56, height: Int = 10, style: Style,
+                       maxWidth: Int? = nil) -> String {
         let finite = series.flatMap { $0.points.filter { $0.y.isFinite } }
         guard !finite.isEmpty else { return "" }
         var ymin = finite.map(\.y).min()!, ymax = finite.map(\.y).max()!
         if ymin == ymax { let pad = ymin == 0 ? 0.5 : abs(ymin) * 0.1; ymin -= pad; ymax += pad }
         let xmin = finite.map(\.x).min()!, xmax = finite.map(\.x).max()!
-        let cols = xmax == xmin ? 1 : min(width, max(2, (xmax - xmin) * 2 + 1))
+        let labelWidth = [ymax, ymin, (ymax + ymin) / 2].map { String(format: "%.4g", $0).count }.max() ?? 0
+        let room = maxWidth.map { max(2, $0 - labelWidth - 2) } ?? width
+        let cols = xmax == xmin ? 1 : min(width, room, max(2, (xmax - xmin) * 2 + 1))
         var grid = Array(repeating: Array(repeating: (Character(" "), -1), count: cols), count: height)
         for (si, s) in series.enumerated() {
             for p in s.points where p.y.isFinite {
@@ -34,9 +42,9 @@ enum TextChart {
             return String(format: "%.4g", v)
         }
         let lw = labels.map(\.count).max() ?? 0
-        var out = style.bold(title)
         let legend = series.map { "\($0.marker) \($0.label)" }.joined(separator: "   ")
-        out += "   " + legend + "\n"
+        var out = fitted(title + "   " + legend + "\n", width: maxWidth)
+        if style.enabled, out.hasPrefix(title) { out = style.bold(title) + out.dropFirst(title.count) }
         for r in 0..<height {
             let label = String(repeating: " ", count: lw - labels[r].count) + labels[r]
             var line = label + (labels[r].isEmpty ? " │" : " ┤")
@@ -141,7 +149,7 @@ enum SVGPlot {
                 guard !pts.isEmpty else { continue }
                 let color = palette[s.colorIndex % palette.count]
                 let coords = pts.map { String(format: "%.1f,%.1f", sx(Double($0.x)), sy($0.y)) }.joined(separator: " ")
-                svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"6 4\"" : "") points=\"\(coords)\"><title>\(esc(s.label))</title></polyline>\n"
+                svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"6 4\"" : s.dotted ? " stroke-dasharray=\"1 3\" stroke-linecap=\"round\"" : "") points=\"\(coords)\"><title>\(esc(s.label))</title></polyline>\n"
                 if pts.count == 1 {
                     svg += "<circle cx=\"\(sx(Double(pts[0].x)))\" cy=\"\(sy(pts[0].y))\" r=\"3\" fill=\"\(color)\"/>\n"
                 }

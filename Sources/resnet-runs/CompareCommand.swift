@@ -2,6 +2,8 @@
 /// line), final/best metrics with deltas to the first run, per-epoch tables, terminal learning
 /// curves, and optionally an SVG plot of loss and accuracy curves.
 import ArgumentParser
+import CLISupport
+import TerminalText
 import Foundation
 import RunStore
 
@@ -40,7 +42,7 @@ struct Compare: ParsableCommand {
     var all = false
 
     @Option(name: .long, parsing: .singleValue,
-            help: ArgumentHelp("Metric for the per-epoch tables (repeatable; default: loss, accuracy, test_loss, test_accuracy).", valueName: "name"))
+            help: ArgumentHelp("Metric for the per-epoch tables (repeatable; default: loss, accuracy, val_loss and val_accuracy where recorded, test_loss, test_accuracy).", valueName: "name"))
     var metric: [String] = []
 
     @Flag(name: .customLong("no-epochs"), help: "Leave out the per-epoch tables.")
@@ -52,14 +54,14 @@ struct Compare: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Also write loss and accuracy curves of all compared runs as an SVG file (- : the SVG alone to standard output).", valueName: "file.svg"))
     var plot: String?
 
-    @Option(name: .long, help: "Output format: table, json, csv or markdown.")
-    var format: OutputFormat = .table
+    @Option(name: .long, help: "Output format: text, json, csv or markdown.")
+    var format: TableFormat = .text
 
     func validate() throws {
         let modes = (runs.isEmpty ? 0 : 1) + (last == nil ? 0 : 1) + (best == nil ? 0 : 1)
-        guard modes == 1 else { throw ValidationError("compare takes run ids, or --last N, or --best N (exactly one of them)") }
+        guard modes == 1 else { throw CLIError("compare takes run ids, or --last N, or --best N (exactly one of them)") }
         for (flag, n) in [("--last", last), ("--best", best)] {
-            if let n, n < 2 { throw ValidationError("\(flag) must be at least 2, got \(n)") }
+            if let n, n < 2 { throw CLIError("\(flag) must be at least 2, got \(n)") }
         }
     }
 
@@ -96,12 +98,12 @@ struct Compare: ParsableCommand {
         }
         let style = Style.forStdout()
         switch format {
-        case .table: writeStdout(model.text(style: style, all: all, epochs: !noEpochs, charts: !noChart))
+        case .text: writeStdout(model.text(style: style, all: all, epochs: !noEpochs, charts: !noChart, width: TerminalWidth.columns()))
         case .markdown: writeStdout(model.markdown(all: all, epochs: !noEpochs))
         case .csv: writeStdout(model.csv(all: all, epochs: !noEpochs))
         case .json: writeStdout(model.json(epochs: !noEpochs) + "\n")
         }
-        if let plot, format == .table { writeStdout("\nWrote \(plot)\n") }
+        if let plot, format == .text { writeStdout("\nWrote \(plot)\n") }
     }
 }
 
@@ -221,7 +223,7 @@ struct Comparison {
             }
         }
         self.summary = summary
-        let chosen = perEpochMetrics.isEmpty ? ["loss", "accuracy", "test_loss", "test_accuracy"] : perEpochMetrics
+        let chosen = perEpochMetrics.isEmpty ? ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"] : perEpochMetrics
         self.epochMetrics = chosen.filter { Set(allNames).contains($0) }
     }
 
@@ -279,7 +281,9 @@ struct Comparison {
 
     // MARK: text
 
-    func text(style: Style, all: Bool, epochs showEpochs: Bool, charts: Bool) -> String {
+    /// `width`: the terminal's (nil: not limited); wide tables fold into blocks of runs that each
+    /// repeat the first column, long values are cut (…), notes wrap, charts narrow.
+    func text(style: Style, all: Bool, epochs showEpochs: Bool, charts: Bool, width: Int? = nil) -> String {
         var out = style.bold("Comparing \(runs.count) runs") + " (reference: #\(runs[0].id))\n"
         var overview = Table(["RUN", "STATUS", "LABEL", "MODEL", "DATASET", "STARTED", "EPOCHS"],
                              align: [.right, .left, .left, .left, .left, .left, .right])
@@ -288,8 +292,9 @@ struct Comparison {
                           Cell(r.model), Cell(Fmt.datasetName(r.datasetPath)), Cell(Fmt.date(r.startedAt)),
                           Cell("\(r.epochsDone)/\(r.epochsPlanned)")])
         }
-        out += overview.text(style: style, indent: "  ")
-        for note in notes { out += style.apply(.yellow, "Note: \(note).") + "\n" }
+        overview.shrinkable = [2: 6, 3: 8, 4: 8]
+        out += overview.text(style: style, indent: "  ", width: width)
+        for note in notes { out += style.apply(.yellow, fitted("Note: \(note).", width: width)) + "\n" }
 
         let (shown, identical) = partitionedParams(all: all)
         out += "\n" + style.bold(all ? "Parameters" : "Parameters that differ") + "\n"
@@ -299,10 +304,11 @@ struct Comparison {
                 let same = Set(p.values).count == 1
                 t.add([Cell(p.name, same ? .plain : .bold)] + p.values.map { Cell($0) })
             }
-            out += t.text(style: style, indent: "  ")
+            for i in runs.indices { t.shrinkable[i + 1] = 10 }
+            out += t.text(style: style, indent: "  ", width: width)
         }
         if !identical.isEmpty {
-            out += wrapped("  Identical (\(identical.count)): ", identical.map { "\($0.0)=\($0.1)" }, width: Terminal.width)
+            out += wrapped("  Identical (\(identical.count)): ", identical.map { "\($0.0)=\($0.1)" }, width: width)
         }
 
         out += "\n" + style.bold("Metrics") + " (delta to #\(runs[0].id); ★ best)\n"
@@ -310,7 +316,8 @@ struct Comparison {
         for row in summary {
             mt.add([Cell(row.name)] + runs.indices.map { i in Cell(cellText(row, i, arrows: true), row.bestIndex == i ? .green : .plain) })
         }
-        out += mt.text(style: style, indent: "  ")
+        mt.headersMayBeCut(Array(runs.indices.map { $0 + 1 }))
+        out += mt.text(style: style, indent: "  ", width: width)
 
         if showEpochs {
             for name in epochMetrics {
@@ -319,7 +326,7 @@ struct Comparison {
                 for row in epochRows(name) {
                     t.add([Cell("\(row.epoch)")] + row.values.map { Cell(Fmt.metric($0, name: name)) })
                 }
-                out += t.text(style: style, indent: "  ")
+                out += t.text(style: style, indent: "  ", width: width)
             }
         }
         if charts {
@@ -330,11 +337,12 @@ struct Comparison {
                     Series(label: "#\(r.id)", marker: markers[i % markers.count],
                            points: (epochs[r.id] ?? []).compactMap { e in e.metrics[name].map { (x: e.epoch, y: $0) } }, colorIndex: i)
                 }
-                let chart = TextChart.render(title: name == "accuracy" ? "Accuracy (train)" : title, series: series, style: style)
+                let chart = TextChart.render(title: name == "accuracy" ? "Accuracy (train)" : title, series: series, style: style,
+                                             maxWidth: width)
                 if !chart.isEmpty { out += "\n" + chart }
             }
         }
-        return out
+        return fitted(out, width: width)
     }
 
     // MARK: markdown / csv / json
@@ -431,20 +439,24 @@ struct Comparison {
     // MARK: SVG
 
     func svg() -> String {
-        func series(_ name: String, dashed: Bool) -> [Series] {
+        func series(_ name: String, dashed: Bool, dotted: Bool = false) -> [Series] {
             runs.enumerated().compactMap { i, r in
                 let pts = (epochs[r.id] ?? []).compactMap { e in e.metrics[name].map { (x: e.epoch, y: $0) } }
-                return pts.isEmpty ? nil : Series(label: "#\(r.id) \(name)", marker: "-", points: pts, dashed: dashed, colorIndex: i)
+                return pts.isEmpty ? nil : Series(label: "#\(r.id) \(name)", marker: "-", points: pts, dashed: dashed, dotted: dotted, colorIndex: i)
             }
         }
         let panels = [
-            SVGPlot.Panel(title: "Loss", yLabel: "loss", series: series("loss", dashed: false) + series("test_loss", dashed: true)),
-            SVGPlot.Panel(title: "Accuracy", yLabel: "accuracy", series: series("accuracy", dashed: false) + series("test_accuracy", dashed: true)),
+            SVGPlot.Panel(title: "Loss", yLabel: "loss", series: series("loss", dashed: false) + series("test_loss", dashed: true)
+                          + series("val_loss", dashed: false, dotted: true)),
+            SVGPlot.Panel(title: "Accuracy", yLabel: "accuracy", series: series("accuracy", dashed: false) + series("test_accuracy", dashed: true)
+                          + series("val_accuracy", dashed: false, dotted: true)),
         ]
+        let hasValidation = panels.contains { $0.series.contains(where: \.dotted) }
         let legend = runs.enumerated().map { i, r in
             (label: "#\(r.id)" + (r.label.map { " \($0)" } ?? "") + " — \(r.model), lr \(Fmt.lr(r.learningRate)), batch \(r.batchSize)", colorIndex: i)
         }
-        let lines = ["Solid lines: training set; dashed lines: test set."] + notes.map { "Note: \($0)." }
+        let lines = ["Solid lines: training set; dashed lines: test set" + (hasValidation ? "; dotted lines: validation split." : ".")]
+            + notes.map { "Note: \($0)." }
         return SVGPlot.render(title: "Runs " + runs.map { "#\($0.id)" }.joined(separator: ", "), panels: panels, legend: legend, notes: lines)
     }
 }

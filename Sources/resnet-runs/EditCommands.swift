@@ -1,6 +1,7 @@
 /// Commands that change the store: `delete` (with confirmation, refusing running runs,
 /// optional VACUUM), `label` and `note`. Each change is one transaction: all or nothing.
 import ArgumentParser
+import CLISupport
 import Foundation
 import RunStore
 
@@ -30,7 +31,7 @@ struct Delete: ParsableCommand {
     var vacuum = false
 
     func validate() throws {
-        guard !runs.isEmpty else { throw ValidationError("delete needs at least one run id") }
+        guard !runs.isEmpty else { throw CLIError("delete needs at least one run id") }
         for r in runs { _ = try RunSelector.parse(r) }
     }
 
@@ -81,8 +82,8 @@ struct Label: ParsableCommand {
 
     func validate() throws {
         try RunSelector.checkSingle(runArgument)
-        if clear == (text != nil) { throw ValidationError("label needs either TEXT or --clear") }
-        if let text, text.contains("\n") { throw ValidationError("a label must be one line") }
+        if clear == (text != nil) { throw CLIError("label needs either TEXT or --clear") }
+        if let text, text.contains("\n") { throw CLIError("a label must be one line") }
     }
 
     func run() throws {
@@ -111,7 +112,7 @@ struct Note: ParsableCommand {
 
     func validate() throws {
         try RunSelector.checkSingle(runArgument)
-        if text.isEmpty && !replace { throw ValidationError("note text is empty (use --replace \"\" to clear the notes)") }
+        if text.isEmpty && !replace { throw CLIError("note text is empty (use --replace \"\" to clear the notes)") }
     }
 
     func run() throws {

@@ -2,6 +2,7 @@
 /// (`--weights`), and the per-epoch metrics as CSV (`--metrics`). Files appear only complete
 /// and verified: they are written to a temporary file and renamed.
 import ArgumentParser
+import CLISupport
 import Foundation
 import RunStore
 
@@ -26,7 +27,11 @@ struct Export: ParsableCommand {
     var weights: String?
 
     @Option(name: .long, help: ArgumentHelp("Snapshot to export: final, best or checkpoint (default: final, else best, else checkpoint).", valueName: "kind"))
-    var kind: String?
+    var snapshot: SnapshotKind?
+
+    /// The old spelling of --snapshot (one release).
+    @Option(name: .customLong("kind"), help: .hidden)
+    var deprecatedKind: SnapshotKind?
 
     @Option(name: .long, help: ArgumentHelp("Manifest path (default: weights file + .json).", valueName: "file"))
     var manifest: String?
@@ -34,15 +39,17 @@ struct Export: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Write the per-epoch metrics to this CSV file.", valueName: "file.csv"))
     var metrics: String?
 
-    func validate() throws {
-        guard weights != nil || metrics != nil else { throw ValidationError("export needs --weights FILE and/or --metrics FILE.csv") }
-        if weights == nil && (kind != nil || manifest != nil) { throw ValidationError("--kind and --manifest only apply with --weights") }
-        let toStdout = [weights, manifest, metrics].compactMap { $0 }.filter { $0 == "-" }.count
-        if toStdout > 1 { throw ValidationError("only one of --weights, --manifest and --metrics can be - (standard output)") }
-        if weights == "-" && manifest == nil { throw ValidationError("--weights -: name the manifest file with --manifest FILE") }
-        if let kind, SnapshotKind(rawValue: kind) == nil {
-            throw ValidationError("--kind: unknown snapshot kind '\(kind)' (choose from final, best, checkpoint)")
+    mutating func validate() throws {
+        if let deprecatedKind {
+            Deprecation.note("--kind is deprecated; use --snapshot \(deprecatedKind.rawValue)")
+            if snapshot != nil { throw CLIError("--kind and --snapshot name the same thing; pass only --snapshot") }
+            snapshot = deprecatedKind
         }
+        guard weights != nil || metrics != nil else { throw CLIError("export needs --weights FILE and/or --metrics FILE.csv") }
+        if weights == nil && (snapshot != nil || manifest != nil) { throw CLIError("--snapshot and --manifest only apply with --weights") }
+        let toStdout = [weights, manifest, metrics].compactMap { $0 }.filter { $0 == "-" }.count
+        if toStdout > 1 { throw CLIError("only one of --weights, --manifest and --metrics can be - (standard output)") }
+        if weights == "-" && manifest == nil { throw CLIError("--weights -: name the manifest file with --manifest FILE") }
     }
 
     func run() throws {
@@ -57,7 +64,7 @@ struct Export: ParsableCommand {
         if let weights, let manifestPath {
             let available = try db.snapshots(run: id)
             let chosen: SnapshotKind
-            if let kind { chosen = SnapshotKind(rawValue: kind)! }
+            if let snapshot { chosen = snapshot }
             else if let k = [SnapshotKind.final, .best, .checkpoint].first(where: { k in available.contains { $0.kind == k } }) { chosen = k }
             else { throw RunStoreError.missingSnapshot(run: id, kind: "final", available: []) }
             let info = try exportWeights(db, id, chosen, to: weights)

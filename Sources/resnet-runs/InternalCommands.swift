@@ -7,6 +7,7 @@
 ///   in the middle of writing a snapshot blob (`--pause-mid-snapshot-epoch`).
 /// - `debug-lock`: holds the database write lock (or an exclusive lock) for a while.
 import ArgumentParser
+import CLISupport
 import Foundation
 @_spi(Testing) import RunStore
 #if canImport(Glibc)

@@ -1,6 +1,8 @@
 /// `resnet-runs list`: one line per run with status, timing, model, dataset, key
 /// hyperparameters and test accuracy; filters, sorting, and table/JSON/CSV/Markdown output.
 import ArgumentParser
+import CLISupport
+import TerminalText
 import Foundation
 import RunStore
 
@@ -14,7 +16,9 @@ struct ListRuns: ParsableCommand {
         abstract: "List runs: id, status, label, start, duration, model, dataset, lr, batch, epochs, test accuracy.",
         discussion: """
             Newest runs come first unless --sort is given. FINAL is the test accuracy of the last \
-            recorded epoch, BEST the highest test accuracy of any epoch. EPOCHS is done/planned. \
+            recorded epoch, BEST the test accuracy of the best epoch: the one with the highest \
+            validation accuracy when the run held out a validation split, else the highest \
+            test accuracy. EPOCHS is done/planned. \
             A BEST value marked * is an epoch whose weights are not stored (no final, best or \
             checkpoint snapshot of that epoch, e.g. the run was killed before saving them): \
             `resnet-runs show RUN` says which weights there are. JSON output has \
@@ -53,11 +57,11 @@ struct ListRuns: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Show at most this many runs (after sorting).", valueName: "n"))
     var limit: Int?
 
-    @Option(name: .long, help: "Output format: table, json, csv or markdown.")
-    var format: OutputFormat = .table
+    @Option(name: .long, help: "Output format: text, json, csv or markdown.")
+    var format: TableFormat = .text
 
     func validate() throws {
-        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
+        if let limit, limit < 1 { throw CLIError("--limit must be at least 1, got \(limit)") }
     }
 
     static func parseStatuses(_ values: [String]) throws -> Set<RunStatus>? {
@@ -114,7 +118,7 @@ struct ListRuns: ParsableCommand {
             if desc { runs.reverse() }
         }
         if let limit { runs = Array(runs.prefix(limit)) }
-        if runs.isEmpty, model != nil || statuses != nil || `where` != nil, (format == .table || format == .markdown) {
+        if runs.isEmpty, model != nil || statuses != nil || `where` != nil, (format == .text || format == .markdown) {
             // Filters that match nothing: say what there is, rather than "No runs".
             let all = try db.runs(now: now)
             if !all.isEmpty {
@@ -124,25 +128,26 @@ struct ListRuns: ParsableCommand {
                 if let text = `where` { what.append("--where '\(text)'") }
                 let models = Set(all.map(\.model)).sorted().joined(separator: ", ")
                 let states = Set(all.map(\.status.rawValue)).sorted().joined(separator: ", ")
-                writeStdout("No runs match \(what.joined(separator: " ")) among the \(all.count) runs in \(db.path) (models: \(models); statuses: \(states)).\n")
+                writeStdout(fitted("No runs match \(what.joined(separator: " ")) among the \(all.count) runs in \(db.path) (models: \(models); statuses: \(states)).\n", width: TerminalWidth.columns()))
                 return
             }
         }
         if let columns {
             let all = try values()
             writeStdout(try Self.renderColumns(runs, columns, fields: runs.map { all[$0.id] ?? [:] }, format: format, now: now,
-                                               style: Style.forStdout()))
+                                               style: Style.forStdout(), width: TerminalWidth.columns()))
             return
         }
         let weights = try db.storedWeightEpochs()
-        writeStdout(Self.render(runs, weights: weights, format: format, now: now, style: Style.forStdout(), path: db.path))
+        writeStdout(Self.render(runs, weights: weights, format: format, now: now, style: Style.forStdout(), path: db.path,
+                                width: TerminalWidth.columns()))
     }
 
     /// `--columns`: a table of exactly the named values (a default column, a last-epoch metric or a
     /// hyperparameter), numbers unformatted in CSV and JSON.
     /// `fields`: each run's named values (`WhereFilter.fields`), aligned with `runs`.
-    static func renderColumns(_ runs: [RunRecord], _ spec: String, fields: [[String: String]], format: OutputFormat,
-                              now: Date, style: Style) throws -> String {
+    static func renderColumns(_ runs: [RunRecord], _ spec: String, fields: [[String: String]], format: TableFormat,
+                              now: Date, style: Style, width: Int? = nil) throws -> String {
         let names = spec.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !names.isEmpty else { throw CLIError("--columns: give at least one name, e.g. id,label,test_accuracy") }
         let known = Set(fields.flatMap(\.keys))
@@ -181,7 +186,7 @@ struct ListRuns: ParsableCommand {
         switch format {
         case .csv: return table.csv()
         case .markdown: return table.markdown()
-        default: return runs.isEmpty ? "No runs.\n" : table.text(style: style)
+        default: return runs.isEmpty ? "No runs.\n" : table.text(style: style, width: width)
         }
     }
 
@@ -226,6 +231,10 @@ struct ListRuns: ParsableCommand {
         }.map(\.1)
     }
 
+    /// The table's columns left out first when the terminal is too narrow: STARTED, DATASET,
+    /// DURATION, BATCH, MODEL, LR, EPOCHS, FINAL ACC, LABEL, STATUS (ID and BEST ACC stay).
+    static let droppedFirst = [3, 6, 4, 8, 5, 7, 9, 10, 2, 1]
+
     static let headers = ["ID", "STATUS", "LABEL", "STARTED", "DURATION", "MODEL", "DATASET", "LR", "BATCH", "EPOCHS", "FINAL ACC", "BEST ACC"]
 
     /// Whether the weights of the run's best epoch are in some stored snapshot (nil: no best epoch).
@@ -237,8 +246,10 @@ struct ListRuns: ParsableCommand {
     static let unstoredMark = "*"
     static let unstoredLegend = "* no stored weights of that epoch (see resnet-runs show RUN)"
 
-    static func render(_ runs: [RunRecord], weights: [Int64: [SnapshotKind: Int]], format: OutputFormat, now: Date,
-                       style: Style, path: String) -> String {
+    /// `width`: the terminal's (nil: not limited); the text table leaves out columns to fit it,
+    /// in `droppedFirst` order, and says which.
+    static func render(_ runs: [RunRecord], weights: [Int64: [SnapshotKind: Int]], format: TableFormat, now: Date,
+                       style: Style, path: String, width: Int? = nil) -> String {
         if format == .json {
             let items = runs.map { r in
                 JSON.object([
@@ -271,6 +282,8 @@ struct ListRuns: ParsableCommand {
             return csv.csv()
         }
         var table = Table(headers, align: [.right, .left, .left, .left, .right, .left, .left, .right, .right, .right, .right, .right])
+        table.shrinkable = [2: 6, 5: 8, 6: 8]
+        table.overflow = .drop(droppedFirst)
         var marked = false
         for r in runs {
             var best = Fmt.metric(r.bestTestAccuracy)
@@ -293,7 +306,12 @@ struct ListRuns: ParsableCommand {
         case .markdown: return table.markdown() + (marked ? "\n\\" + unstoredLegend + "\n" : "")
         default:
             if runs.isEmpty { return "No runs in \(path).\n" }
-            return table.text(style: style) + (marked ? unstoredLegend + "\n" : "")
+            var out = table.text(style: style, width: width) + (marked ? unstoredLegend + "\n" : "")
+            let hidden = table.hidden(width: width)
+            if !hidden.isEmpty {
+                out += "(\(hidden.joined(separator: ", ")) left out to fit \(width ?? 0) columns; --columns or --format csv show them)\n"
+            }
+            return fitted(out, width: width)
         }
     }
 }

@@ -1,6 +1,8 @@
 /// Terminal styling, aligned text tables, CSV / Markdown / JSON rendering and the number, date
 /// and duration formats shared by all commands.
+import CLISupport
 import Foundation
+import TerminalText
 import RunStore
 #if canImport(Glibc)
 import Glibc
@@ -59,10 +61,24 @@ struct Cell {
 enum Align { case left, right }
 
 /// A table rendered as aligned text, CSV or Markdown.
+///
+/// Text is aligned by display width (a CJK label takes two columns per character) and fitted to
+/// `width` (the terminal's, or COLUMNS; nil for a pipe: nothing is cut): first the `shrinkable`
+/// columns are cut down to their minimum (cells end in …), then `overflow` decides — `.drop`
+/// leaves out whole columns in the given order (and `hidden` names them), `.fold` prints the
+/// columns after the first `keep` in several blocks, each repeating the first `keep` columns.
 struct Table {
     var headers: [String]
     var align: [Align]
     var rows: [[Cell]] = []
+    /// Column index → the narrowest it may be cut to.
+    var shrinkable: [Int: Int] = [:]
+    var overflow: Overflow = .fold(keep: 1)
+
+    enum Overflow {
+        case drop([Int])
+        case fold(keep: Int)
+    }
 
     init(_ headers: [String], align: [Align]? = nil) {
         self.headers = headers
@@ -72,31 +88,99 @@ struct Table {
     mutating func add(_ row: [Cell]) { rows.append(row) }
     mutating func add(_ row: [String]) { rows.append(row.map { Cell($0) }) }
 
-    func text(style: Style, indent: String = "") -> String {
-        var widths = headers.map(\.count)
-        for row in rows { for (i, c) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], c.text.count) } }
-        func pad(_ s: String, _ i: Int) -> String {
-            let fill = String(repeating: " ", count: max(0, widths[i] - s.count))
-            return align[i] == .right ? fill + s : s + fill
+    /// Lets the headers of `columns` be cut to the width of their widest value (never the values).
+    mutating func headersMayBeCut(_ columns: [Int]) {
+        for c in columns {
+            let widest = rows.map { c < $0.count ? DisplayWidth.of($0[c].text) : 0 }.max() ?? 0
+            shrinkable[c] = max(3, widest)
         }
-        func line(_ cells: [Cell], header: Bool) -> String {
+    }
+
+    /// The columns left out by `.drop` when the table was last fitted to `width`.
+    func hidden(width: Int?, indent: String = "") -> [String] {
+        layout(width: width, indent: indent).hidden.map { headers[$0] }
+    }
+
+    func text(style: Style, indent: String = "", width: Int? = nil) -> String {
+        let plan = layout(width: width, indent: indent)
+        func line(_ cells: [Cell], header: Bool, _ columns: [Int]) -> String {
             var parts: [String] = []
-            for i in 0..<widths.count {
+            for (k, i) in columns.enumerated() {
                 let cell = i < cells.count ? cells[i] : Cell("")
-                // Do not pad the last left-aligned column (no trailing blanks).
-                var padded = (i == widths.count - 1 && align[i] == .left) ? cell.text : pad(cell.text, i)
-                if header { padded = style.bold(padded) }
-                else if cell.kind != .plain {
-                    let content = style.apply(cell.kind, cell.text)
-                    padded = padded.replacingOccurrences(of: cell.text, with: content)
-                }
-                parts.append(padded)
+                let text = DisplayWidth.truncate(cell.text, to: plan.widths[i])
+                let fill = String(repeating: " ", count: max(0, plan.widths[i] - DisplayWidth.of(text)))
+                let styled = header ? style.bold(text) : style.apply(cell.kind, text)
+                // The last left-aligned column is not padded (no trailing blanks).
+                if align[i] == .right { parts.append(fill + styled) }
+                else { parts.append(k == columns.count - 1 ? styled : styled + fill) }
             }
             return indent + parts.joined(separator: "  ")
         }
-        var out = line(headers.map { Cell($0) }, header: true) + "\n"
-        for row in rows { out += line(row, header: false) + "\n" }
+        var blocks: [String] = []
+        for columns in plan.blocks {
+            var out = line(headers.map { Cell($0) }, header: true, columns) + "\n"
+            for row in rows { out += line(row, header: false, columns) + "\n" }
+            blocks.append(out)
+        }
+        var out = blocks.joined(separator: "\n")
+        if let width {
+            // Last resort (a single column wider than the terminal): cut the line.
+            out = out.split(separator: "\n", omittingEmptySubsequences: false).map { l in
+                DisplayWidth.of(String(l)) > width ? DisplayWidth.truncate(String(l), to: width) : String(l)
+            }.joined(separator: "\n")
+        }
         return out
+    }
+
+    /// Column widths after shrinking, the blocks of columns to print, the columns dropped.
+    func layout(width: Int?, indent: String) -> (widths: [Int], blocks: [[Int]], hidden: [Int]) {
+        var widths = headers.map(DisplayWidth.of)
+        for row in rows { for (i, c) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], DisplayWidth.of(c.text)) } }
+        let natural = widths
+        let all = Array(headers.indices)
+        guard let width else { return (widths, [all], []) }
+        let indentWidth = DisplayWidth.of(indent)
+        func total(_ columns: [Int]) -> Int {
+            indentWidth + columns.reduce(0) { $0 + widths[$1] } + 2 * max(0, columns.count - 1)
+        }
+        // Cut the widest shrinkable column first, one column at a time, down to its minimum.
+        while total(all) > width {
+            let candidates = shrinkable.filter { widths[$0.key] > $0.value }
+            guard let (column, minimum) = candidates.max(by: { widths[$0.key] < widths[$1.key] }) else { break }
+            widths[column] = max(minimum, widths[column] - (total(all) - width))
+        }
+        guard total(all) > width else { return (widths, [all], []) }
+        switch overflow {
+        case .drop(let order):
+            var columns = all, hidden: [Int] = []
+            for c in order where total(columns) > width {
+                columns.removeAll { $0 == c }
+                hidden.append(c)
+            }
+            // Give the room the dropped columns left back to the columns that were cut.
+            for c in columns where widths[c] < natural[c] {
+                widths[c] = min(natural[c], widths[c] + max(0, width - total(columns)))
+            }
+            return (widths, [columns], hidden)
+        case .fold(let keep):
+            let fixed = Array(all.prefix(keep))
+            var blocks: [[Int]] = [], current = fixed
+            for c in all.dropFirst(keep) {
+                if current.count > fixed.count && total(current + [c]) > width {
+                    blocks.append(current)
+                    current = fixed
+                }
+                current.append(c)
+            }
+            blocks.append(current)
+            // Give each block's spare room back to its own columns that were cut.
+            for block in blocks {
+                for c in block.dropFirst(keep) where widths[c] < natural[c] {
+                    widths[c] = min(natural[c], widths[c] + max(0, width - total(block)))
+                }
+            }
+            return (widths, blocks, [])
+        }
     }
 
     func csv() -> String {
@@ -198,7 +282,12 @@ enum Fmt {
 
 /// Metric conventions: which direction is better, and the canonical display order.
 enum Metrics {
-    static let canonical = ["loss", "accuracy", "test_loss", "test_accuracy", "seconds", "images_per_second"]
+    /// Keras' order (train, then validation), then test and timings.
+    static let canonical = ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "seconds", "images_per_second"]
+
+    /// The metric that chose a run's best epoch: its `best_by` hyperparameter (runs recorded
+    /// before it existed were chosen by test accuracy).
+    static func bestBy(_ r: RunRecord) -> String { r.hyperparameters["best_by"] ?? "test_accuracy" }
 
     static func lowerIsBetter(_ name: String) -> Bool {
         let n = name.lowercased()
@@ -211,14 +300,18 @@ enum Metrics {
     }
 }
 
-/// The width to wrap long lines to: `COLUMNS` when set, else the terminal's; nil when standard
-/// output is not a terminal and `COLUMNS` is unset (scripts get one line per item).
-enum Terminal {
-    static var width: Int? {
-        if let text = ProcessInfo.processInfo.environment["COLUMNS"], let n = Int(text), n >= 20 { return n }
-        guard isatty(STDOUT_FILENO) != 0 else { return nil }
-        var size = winsize()
-        if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col >= 20 { return Int(size.ws_col) }
-        return 80
+
+/// Free text fitted to `width` (nil: as it is): long lines are wrapped at spaces, continuation
+/// lines indented like the line's own indentation plus two spaces.
+func fitted(_ text: String, width: Int?) -> String {
+    guard let width else { return text }
+    var out: [String] = []
+    let endsWithNewline = text.hasSuffix("\n")
+    for line in (endsWithNewline ? String(text.dropLast()) : text).split(separator: "\n", omittingEmptySubsequences: false) {
+        let l = String(line)
+        if DisplayWidth.of(l) <= width { out.append(l); continue }
+        let lead = String(l.prefix { $0 == " " })
+        out += DisplayWidth.wrap(l, width: width, indent: lead + "  ")
     }
+    return out.joined(separator: "\n") + (endsWithNewline ? "\n" : "")
 }

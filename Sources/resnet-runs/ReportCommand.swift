@@ -4,6 +4,7 @@
 /// probabilities. Inline CSS and SVG, images as data: URIs, no scripts: it opens offline, in any
 /// browser, from an e-mail attachment or a CI artifact.
 import ArgumentParser
+import CLISupport
 import Foundation
 import RunStore
 
@@ -17,7 +18,8 @@ struct Report: ParsableCommand {
 
             The confusion matrix and the misclassified test images need the model, which this \
             program does not link. They come from a JSON file per run, given with --evaluation \
-            (repeatable):
+            (repeatable; - reads standard input), which `resnet-run evaluate RUN --format json` \
+            writes:
 
               {"run": 3, "classes": ["0", "1", "2", "3", "4", "5"],
                "confusion": [[20, 0, 0, 0, 0, 0], …],
@@ -34,6 +36,7 @@ struct Report: ParsableCommand {
               resnet-runs report last
               resnet-runs report baseline 3-5 --out runs.html
               resnet-runs report 3 --evaluation eval3.json --out - > report.html
+              resnet-run evaluate 3 --format json | resnet-runs report 3 --evaluation -
             """)
 
     @OptionGroup var store: StoreOptions
@@ -45,11 +48,15 @@ struct Report: ParsableCommand {
     var out = "report.html"
 
     @Option(name: .long, parsing: .singleValue,
-            help: ArgumentHelp("Confusion matrix and misclassified images of one run, as JSON (repeatable; format above).", valueName: "file.json"))
+            help: ArgumentHelp("Confusion matrix and misclassified images of one run, as JSON (repeatable; format above; - : standard input).", valueName: "file.json"))
     var evaluation: [String] = []
 
     func validate() throws {
-        guard !runs.isEmpty else { throw ValidationError("report needs at least one run (an id, a range like 3-7, last, -1 or a label)") }
+        guard !runs.isEmpty else { throw CLIError("report needs at least one run (an id, a range like 3-7, last, -1 or a label)") }
+        if evaluation.filter({ $0 == "-" }).count > 1 { throw CLIError("--evaluation -: standard input can be read only once") }
+        if evaluation.contains("-") && out == "-" {
+            throw CLIError("--evaluation - and --out -: standard input and output are both taken; write the report to a file")
+        }
     }
 
     func run() throws {
@@ -104,10 +111,18 @@ struct Evaluation {
     /// Reads and checks one file; every problem is one line naming the file.
     static func load(_ path: String) throws -> Evaluation {
         func fail(_ why: String) -> CLIError { CLIError("--evaluation \(path): \(why)") }
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw fail("no such file") }
-        guard !isDir.boolValue else { throw fail("is a directory") }
-        guard let bytes = FileManager.default.contents(atPath: path) else { throw fail("cannot read the file") }
+        let bytes: Data
+        if path == "-" {
+            // `resnet-run evaluate RUN --format json | resnet-runs report RUN --evaluation -`
+            bytes = FileHandle.standardInput.readDataToEndOfFile()
+            guard !bytes.isEmpty else { throw fail("standard input is empty (pipe resnet-run evaluate RUN --format json into it)") }
+        } else {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw fail("no such file") }
+            guard !isDir.boolValue else { throw fail("is a directory") }
+            guard let contents = FileManager.default.contents(atPath: path) else { throw fail("cannot read the file") }
+            bytes = contents
+        }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: bytes) } catch {
             throw fail("not valid JSON (\(oneLine(error)))")

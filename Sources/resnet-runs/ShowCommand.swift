@@ -1,6 +1,8 @@
 /// `resnet-runs show RUN`: everything recorded about one run — configuration, hyperparameters,
 /// status, notes, stored weights, the per-epoch table and terminal charts of loss and accuracy.
 import ArgumentParser
+import CLISupport
+import TerminalText
 import Foundation
 import RunStore
 
@@ -8,14 +10,16 @@ struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show everything recorded for one run, with its per-epoch table and loss/accuracy charts.",
         discussion: """
-            "best test acc" is the highest test accuracy of any recorded epoch. "best weights" is \
-            the epoch of the stored 'best' weight snapshot, which is what `resnet-run evaluate \
-            --weights best` loads; it can be older than the best epoch when the run was killed \
+            The best epoch is the one with the highest validation accuracy when the run held \
+            out part of its training images (train --validation-split), else the one with the \
+            highest test accuracy; "best chosen by" says which. "best test acc" is then the \
+            highest test accuracy of any recorded epoch, and "best val acc" the highest \
+            validation accuracy with the test accuracy of that epoch. "best weights" is the \
+            epoch of the stored 'best' weight snapshot, which is what `resnet-run evaluate \
+            --snapshot best` loads; it can be older than the best epoch when the run was killed \
             between recording an epoch and saving its weights, and says "no stored weights" when \
             there is no 'best' snapshot.
             """)
-
-    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
 
     @OptionGroup var store: StoreOptions
 
@@ -23,7 +27,7 @@ struct Show: ParsableCommand {
     var runArgument: String
 
     @Option(name: .long, help: "Output format: text or json.")
-    var format: Format = .text
+    var format: TextOrJSON = .text
 
     @Flag(name: .customLong("no-chart"), help: "Leave out the terminal charts.")
     var noChart = false
@@ -39,7 +43,8 @@ struct Show: ParsableCommand {
         if format == .json {
             writeStdout(Self.json(record, epochs, snapshots, lineage: lineage, now: now) + "\n")
         } else {
-            writeStdout(Self.text(record, epochs, snapshots, lineage: lineage, now: now, style: Style.forStdout(), charts: !noChart))
+            writeStdout(Self.text(record, epochs, snapshots, lineage: lineage, now: now, style: Style.forStdout(), charts: !noChart,
+                                  width: TerminalWidth.columns()))
         }
     }
 
@@ -61,9 +66,10 @@ struct Show: ParsableCommand {
         return parts.isEmpty ? nil : parts.joined(separator: " ← ")
     }
 
-    /// `lineage`: see `lineage(of:in:)`.
+    /// `lineage`: see `lineage(of:in:)`. `width`: the terminal's (nil: not limited); long values
+    /// wrap, wide tables fold into blocks, charts narrow.
     static func text(_ r: RunRecord, _ epochs: [EpochRecord], _ snapshots: [SnapshotInfo], lineage: String? = nil,
-                     now: Date, style: Style, charts: Bool) -> String {
+                     now: Date, style: Style, charts: Bool, width: Int? = nil) -> String {
         var out = style.bold("Run \(r.id)") + "  " + style.apply(Style.statusKind(r.status), r.status.rawValue)
         if let label = r.label { out += "  " + style.bold(label) }
         out += "\n"
@@ -88,13 +94,24 @@ struct Show: ParsableCommand {
         fields.append(("host", "\(r.host), \(r.threads) thread\(r.threads == 1 ? "" : "s"), pid \(r.owner.pid)"))
         fields.append(("program", r.programVersion.isEmpty ? "-" : r.programVersion))
         fields.append(("command", r.commandLine.isEmpty ? "-" : r.commandLine))
-        if let best = r.bestTestAccuracy, let epoch = r.bestEpoch {
+        let bestBy = Metrics.bestBy(r)
+        if bestBy == "test_accuracy", let best = r.bestTestAccuracy, let epoch = r.bestEpoch {
             fields.append(("best test acc", "\(Fmt.metric(best)) at epoch \(epoch)"))
+        } else if let epoch = r.bestEpoch, let value = epochs.first(where: { $0.epoch == epoch })?.metrics[bestBy] {
+            let name = bestBy == "val_accuracy" ? "best val acc" : "best \(bestBy)"
+            fields.append((name, "\(Fmt.metric(value)) at epoch \(epoch) (test acc there \(Fmt.metric(r.bestTestAccuracy)))"))
         }
         fields.append(("best weights", bestWeights(r, snapshots)))
+        fields.append(("best chosen by", bestChoice(r)))
         if let lineage { fields.append(("started from", lineage)) }
-        let width = fields.map(\.0.count).max() ?? 0
-        for (k, v) in fields { out += "  " + k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v + "\n" }
+        func keyValue(_ key: String, _ value: String, keyWidth: Int) -> String {
+            let lead = "  " + key.padding(toLength: keyWidth, withPad: " ", startingAt: 0) + "  "
+            guard let width else { return lead + value + "\n" }
+            let indent = String(repeating: " ", count: min(lead.count, max(2, width / 3)))
+            return DisplayWidth.wrap(lead + value, width: width, indent: indent).joined(separator: "\n") + "\n"
+        }
+        let keyWidth = fields.map(\.0.count).max() ?? 0
+        for (k, v) in fields { out += keyValue(k, v, keyWidth: keyWidth) }
         if let notes = r.notes, !notes.isEmpty {
             out += "\n" + style.bold("Notes") + "\n"
             for line in notes.split(separator: "\n", omittingEmptySubsequences: false) { out += "  \(line)\n" }
@@ -102,9 +119,7 @@ struct Show: ParsableCommand {
         out += "\n" + style.bold("Hyperparameters") + "\n"
         if r.hyperparameters.isEmpty { out += "  (none recorded)\n" }
         let hw = r.hyperparameters.keys.map(\.count).max() ?? 0
-        for key in r.hyperparameters.keys.sorted() {
-            out += "  " + key.padding(toLength: hw, withPad: " ", startingAt: 0) + "  " + r.hyperparameters[key]! + "\n"
-        }
+        for key in r.hyperparameters.keys.sorted() { out += keyValue(key, r.hyperparameters[key]!, keyWidth: hw) }
         out += "\n" + style.bold("Weights") + "\n"
         if snapshots.isEmpty { out += "  (none stored)\n" } else {
             var t = Table(["KIND", "EPOCH", "SIZE", "TENSORS", "CHECKSUM", "SAVED", "EXTRA"],
@@ -113,7 +128,8 @@ struct Show: ParsableCommand {
                 t.add([s.kind.rawValue, "\(s.epoch)", Fmt.bytes(Int64(s.byteCount)), "\(s.tensors.count)", s.checksum,
                        Fmt.date(s.createdAt), s.extra.keys.sorted().map { "\($0)=\(s.extra[$0]!)" }.joined(separator: " ")])
             }
-            out += t.text(style: style, indent: "  ")
+            t.shrinkable = [4: 12, 6: 12]
+            out += t.text(style: style, indent: "  ", width: width)
         }
         out += "\n" + style.bold("Epochs") + "\n"
         if epochs.isEmpty { out += "  (none recorded)\n" } else {
@@ -122,23 +138,40 @@ struct Show: ParsableCommand {
                           align: [.right] + names.map { _ in .right } + [.left])
             for e in epochs {
                 var row = [Cell("\(e.epoch)", e.epoch == r.bestEpoch ? .bold : .plain)]
-                for n in names { row.append(Cell(Fmt.metric(e.metrics[n], name: n), (n == "test_accuracy" && e.epoch == r.bestEpoch) ? .green : .plain)) }
+                for n in names { row.append(Cell(Fmt.metric(e.metrics[n], name: n), (n == bestBy && e.epoch == r.bestEpoch) ? .green : .plain)) }
                 row.append(Cell(Fmt.date(e.recordedAt)))
                 t.add(row)
             }
-            out += t.text(style: style, indent: "  ")
+            out += t.text(style: style, indent: "  ", width: width)
         }
         if charts && epochs.count >= 2 {
-            for (title, names) in [("Loss", ["loss", "test_loss"]), ("Accuracy", ["accuracy", "test_accuracy"])] {
+            for (title, names) in [("Loss", ["loss", "test_loss", "val_loss"]), ("Accuracy", ["accuracy", "test_accuracy", "val_accuracy"])] {
                 let series = names.enumerated().compactMap { i, n -> Series? in
                     let pts = epochs.compactMap { e in e.metrics[n].map { (x: e.epoch, y: $0) } }
-                    return pts.isEmpty ? nil : Series(label: n, marker: i == 0 ? "●" : "○", points: pts, colorIndex: i)
+                    return pts.isEmpty ? nil : Series(label: n, marker: ["●", "○", "◆"][i], points: pts, colorIndex: i)
                 }
-                let chart = TextChart.render(title: title, series: series, style: style)
+                let chart = TextChart.render(title: title, series: series, style: style, maxWidth: width)
                 if !chart.isEmpty { out += "\n" + chart }
             }
         }
-        return out
+        return fitted(out, width: width)
+    }
+
+    /// Which metric chose the best epoch, and for a validation split which images it held out.
+    static func bestChoice(_ r: RunRecord) -> String {
+        let h = r.hyperparameters
+        switch Metrics.bestBy(r) {
+        case "val_accuracy":
+            let split = h["validation_split"].map { "validation split \($0)" } ?? "validation split"
+            let count = h["validation_count"].map { ": the last \($0) of \(r.trainCount + (Int($0) ?? 0)) training images" } ?? ""
+            return "val_accuracy (\(split)\(count))"
+        case "test_accuracy":
+            return h["data_validation_split"] != nil
+                ? "test_accuracy (the images held out of the class folders by --validation-split \(h["data_validation_split"]!))"
+                : "test_accuracy (no validation split)"
+        case let other:
+            return other
+        }
     }
 
     /// Where the best weights are: the stored 'best' snapshot's epoch (not the run row's
@@ -171,7 +204,7 @@ struct Show: ParsableCommand {
             ("threads", "\(r.threads)"), ("host", JSON.str(r.host)), ("pid", "\(r.owner.pid)"),
             ("program_version", JSON.str(r.programVersion)), ("command_line", JSON.str(r.commandLine)),
             ("final_test_accuracy", JSON.num(r.finalTestAccuracy)), ("best_test_accuracy", JSON.num(r.bestTestAccuracy)),
-            ("best_epoch", JSON.int(r.bestEpoch)),
+            ("best_epoch", JSON.int(r.bestEpoch)), ("best_by", JSON.str(Metrics.bestBy(r))),
         ]
     }
 

@@ -3,10 +3,11 @@
 /// Grammar: CLAUSE (("and" | "or") CLAUSE)*, "and" binding tighter than "or"; a clause is
 /// NAME OP VALUE with OP one of < <= > >= = == != and VALUE a number or a word ('quoted' when it
 /// holds spaces). Names: the run's columns (id, status, label, model, dataset, lr, batch_size,
-/// epochs, seed, threads), `best_test_accuracy`, every per-epoch metric (its value in the last
-/// recorded epoch: loss, accuracy, test_loss, test_accuracy, …) and every hyperparameter (by its
+/// epochs, seed, threads), `best_test_accuracy`, `best_epoch`, every per-epoch metric (its value in
+/// the last recorded epoch: loss, accuracy, val_loss, val_accuracy, test_loss, test_accuracy, …) and every hyperparameter (by its
 /// name, or as hp.NAME). Numbers compare as numbers, everything else as text; a run without the
 /// name (or with a NaN) never matches.
+import CLISupport
 import Foundation
 import RunStore
 
@@ -74,6 +75,7 @@ struct WhereFilter {
         f["dataset"] = r.datasetPath; f["lr"] = "\(r.learningRate)"; f["batch_size"] = "\(r.batchSize)"
         f["epochs"] = "\(r.epochsDone)"; f["seed"] = "\(r.seed)"; f["threads"] = "\(r.threads)"
         if let b = r.bestTestAccuracy, b.isFinite { f["best_test_accuracy"] = "\(b)" }
+        if let e = r.bestEpoch { f["best_epoch"] = "\(e)" }
         return f
     }
 

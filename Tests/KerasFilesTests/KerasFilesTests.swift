@@ -366,24 +366,24 @@ final class KerasFilesTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.hasPrefix("run 1 (status: imported): tiny"), r.stdout)
 
-        r = try cli(["evaluate", "--run", "1", "--data", try Self.fixture("tiny-test_signs.h5"), "--json"])
+        r = try cli(["evaluate", "1", "--data", try Self.fixture("tiny-test_signs.h5"), "--format", "json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(json["accuracy"] as? Double ?? -1, try Self.expected().evaluate["accuracy"]!, accuracy: 1e-6)
 
         // Without --data an imported run has no test set of its own.
-        r = try cli(["evaluate", "--run", "1"])
+        r = try cli(["evaluate", "1"])
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.contains("imported from a Keras file") && r.stderr.contains("--data"), r.stderr)
 
-        r = try cli(["export", "--run", "1", "ResNetTiny-1.h5"])
+        r = try cli(["export", "1", "ResNetTiny-1.h5"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        r = try cli(["export", "--run", "1", "--weights-only", "ResNetTiny-1.weights.h5"])
+        r = try cli(["export", "1", "--weights-only", "ResNetTiny-1.weights.h5"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        r = try cli(["export", "--run", "1", "--weights-only", "ResNetTiny-1.h5x"])
+        r = try cli(["export", "1", "--weights-only", "ResNetTiny-1.h5x"])
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.contains(".weights.h5"), r.stderr)
-        r = try cli(["import", "ResNetTiny-1.weights.h5", "--json"])
+        r = try cli(["import", "ResNetTiny-1.weights.h5", "--format", "json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("\"run\":2") || r.stdout.contains("\"run\" : 2"), r.stdout)
 

@@ -32,13 +32,13 @@ final class CLITests: XCTestCase {
 
     /// A failing command: exactly one line on stderr containing `message`, the given exit status,
     /// nothing on stdout, and the database file unchanged.
-    func assertFails(_ args: [String], _ message: String, status: Int32 = 1, env: [String: String] = [:],
+    func assertFails(_ args: [String], _ message: String, status: Int32 = 2, env: [String: String] = [:],
                      file: StaticString = #filePath, line: UInt = #line) throws {
         let before = fileDigest(db)
         let r = try runCLI(args, env: env)
         XCTAssertEqual(r.status, status, "\(args): \(r.stderr)", file: file, line: line)
         XCTAssertEqual(r.stdout, "", "\(args)", file: file, line: line)
-        XCTAssertTrue(r.stderr.hasPrefix("resnet-runs: error: "), r.stderr, file: file, line: line)
+        XCTAssertTrue(r.stderr.hasPrefix("error: "), r.stderr, file: file, line: line)
         XCTAssertEqual(r.stderr.filter { $0 == "\n" }.count, 1, "not one line: \(r.stderr)", file: file, line: line)
         XCTAssertTrue(r.stderr.contains(message), "\(args): expected '\(message)' in: \(r.stderr)", file: file, line: line)
         XCTAssertEqual(fileDigest(db), before, "\(args) changed the database", file: file, line: line)
@@ -219,9 +219,9 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(metrics[5], "5,2025-01-01T12:25:25Z,0.3333,0.9,0.3667,0.8,305,166.5")
 
         try assertFails(["export", "2", "--db", db, "--weights", dir.path("x.bin")], "run 2 has no 'final' weight snapshot (run 2 has no stored weights)")
-        try assertFails(["export", "1", "--db", db, "--weights", dir.path("x.bin"), "--kind", "final"], "run 1 has no 'final' weight snapshot (available: best)")
+        try assertFails(["export", "1", "--db", db, "--weights", dir.path("x.bin"), "--snapshot", "final"], "run 1 has no 'final' weight snapshot (available: best)")
         try assertFails(["export", "1", "--db", db, "--weights", dir.path("nope/x.bin")], "--weights: directory \(dir.path("nope")) does not exist")
-        try assertFails(["export", "1", "--db", db], "export needs --weights FILE and/or --metrics FILE.csv", status: 64)
+        try assertFails(["export", "1", "--db", db], "export needs --weights FILE and/or --metrics FILE.csv", status: 2)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path("x.bin")))
     }
 
@@ -268,8 +268,8 @@ final class CLITests: XCTestCase {
         let missing = dir.path("nothing-here.db")
         for command in [["list"], ["show", "1"], ["compare", "1", "2"], ["export", "1", "--metrics", dir.path("m.csv")], ["label", "1", "x"], ["delete", "1", "--yes"]] {
             let r = try runCLI(command + ["--db", missing])
-            XCTAssertEqual(r.status, 1, "\(command)")
-            XCTAssertEqual(r.stderr, "resnet-runs: error: no experiment database at \(missing) (pass --db PATH to use another file; read commands never create one)\n")
+            XCTAssertEqual(r.status, 2, "\(command): a missing database is bad input")
+            XCTAssertEqual(r.stderr, "error: no experiment database at \(missing) (pass --db PATH to use another file; read commands never create one)\n")
             XCTAssertFalse(FileManager.default.fileExists(atPath: missing), "\(command) created the database")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path("m.csv")))
@@ -281,10 +281,10 @@ final class CLITests: XCTestCase {
         try assertFails(["compare", "1", "2-x", "--db", db], "invalid run range '2-x'")
         try assertFails(["compare", "1", "7-9", "--db", db], "no runs with ids 7-9 in \(db!)")
         try assertFails(["compare", "1", "1", "--db", db], "compare needs at least two runs, got 1")
-        try assertFails(["compare", "--last", "2", "1", "--db", db], "compare takes run ids, or --last N, or --best N", status: 64)
+        try assertFails(["compare", "--last", "2", "1", "--db", db], "compare takes run ids, or --last N, or --best N", status: 2)
         try assertFails(["label", "77", "x", "--db", db], "no run 77 in")
-        try assertFails(["list", "--limit", "0", "--db", db], "--limit must be at least 1", status: 64)
-        try assertFails(["list", "--limit", "x", "--db", db], "The value 'x' is invalid for '--limit <n>'", status: 64)
+        try assertFails(["list", "--limit", "0", "--db", db], "--limit must be at least 1", status: 2)
+        try assertFails(["list", "--limit", "x", "--db", db], "The value 'x' is invalid for '--limit <n>'", status: 2)
         try assertFails(["list", "--sort", "speed", "--db", db], "--sort: no run has 'speed'; columns: id, status,")
         try assertFails(["list", "--status", "sleeping", "--db", db], "--status: unknown status 'sleeping'")
         try assertFails(["list", "--db", dir.url.path], "is not a regular file")
@@ -292,7 +292,7 @@ final class CLITests: XCTestCase {
         let text = dir.path("notes.txt")
         try "hello, not a database\n".write(toFile: text, atomically: true, encoding: .utf8)
         let r = try runCLI(["list", "--db", text])
-        XCTAssertEqual(r.stderr, "resnet-runs: error: \(text) is not an SQLite database (the file does not start with the SQLite header)\n")
+        XCTAssertEqual(r.stderr, "error: \(text) is not an SQLite database (the file does not start with the SQLite header)\n")
         XCTAssertEqual(try String(contentsOfFile: text, encoding: .utf8), "hello, not a database\n")
     }
 
@@ -317,7 +317,7 @@ final class CLITests: XCTestCase {
             let before = fileDigest(db)
             let r = try runCLI(command + ["--db", db])
             XCTAssertEqual(r.status, 1)
-            XCTAssertTrue(r.stderr.hasPrefix("resnet-runs: error: database \(db!) is corrupt: "), r.stderr)
+            XCTAssertTrue(r.stderr.hasPrefix("error: database \(db!) is corrupt: "), r.stderr)
             XCTAssertTrue(r.stderr.contains("page \(rootPage)") || r.stderr.contains("Page \(rootPage)"), r.stderr)
             XCTAssertEqual(r.stderr.filter { $0 == "\n" }.count, 1, r.stderr)
             XCTAssertEqual(fileDigest(db), before)
@@ -332,7 +332,7 @@ final class CLITests: XCTestCase {
         let data = try Data(contentsOf: URL(fileURLWithPath: db))
         try data.prefix(60).write(to: URL(fileURLWithPath: db))
         let r = try runCLI(["list", "--db", db])
-        XCTAssertEqual(r.stderr, "resnet-runs: error: \(db!) is not an SQLite database (the file is truncated to 60 bytes)\n")
+        XCTAssertEqual(r.stderr, "error: \(db!) is not an SQLite database (the file is truncated to 60 bytes)\n")
     }
 
     func testCheckVerifiesWeights() throws {

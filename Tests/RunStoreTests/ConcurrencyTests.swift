@@ -145,7 +145,7 @@ final class ConcurrencyTests: XCTestCase {
         let start = Date()
         var r = try runCLI(["label", "1", "x", "--db", db, "--busy-timeout", "0.3"])
         XCTAssertEqual(r.status, 1)
-        XCTAssertEqual(r.stderr, "resnet-runs: error: database \(db) is locked by another process (gave up after 0.3 s)\n")
+        XCTAssertEqual(r.stderr, "error: database \(db) is locked by another process (gave up after 0.3 s)\n")
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.3)
         // Readers are not blocked by a writer in WAL mode.
         r = try runCLI(["show", "1", "--db", db])
@@ -159,7 +159,7 @@ final class ConcurrencyTests: XCTestCase {
         defer { exclusive.kill9() }
         r = try runCLI(["list", "--db", db, "--busy-timeout", "0.2"])
         XCTAssertEqual(r.status, 1)
-        XCTAssertEqual(r.stderr, "resnet-runs: error: database \(db) is locked by another process (gave up after 0.2 s)\n")
+        XCTAssertEqual(r.stderr, "error: database \(db) is locked by another process (gave up after 0.2 s)\n")
     }
 }
 

@@ -20,12 +20,12 @@ final class ReliabilityCLITests: XCTestCase {
         dir.cleanup()
     }
 
-    /// Exactly one line on stderr starting `resnet-runs: error: `, nothing on stdout.
-    func assertOneLineError(_ r: CLIResult, _ expected: String, status: Int32 = 1,
+    /// Exactly one line on stderr starting `error: `, nothing on stdout.
+    func assertOneLineError(_ r: CLIResult, _ expected: String, status: Int32 = 2,
                             file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(r.status, status, r.stderr, file: file, line: line)
         XCTAssertEqual(r.stdout, "", file: file, line: line)
-        XCTAssertEqual(r.stderr, "resnet-runs: error: \(expected)\n", file: file, line: line)
+        XCTAssertEqual(r.stderr, "error: \(expected)\n", file: file, line: line)
     }
 
     // MARK: diverged, NaN and infinity
@@ -236,7 +236,7 @@ final class ReliabilityCLITests: XCTestCase {
         XCTAssertNotEqual(r.status, 128 + SIGXFSZ, "killed by SIGXFSZ")
         XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertEqual(r.stdout, "run 1\nepoch 1 committed\n")
-        XCTAssertEqual(r.stderr, "resnet-runs: error: database \(db!): \(db!)-wal reached this process's file-size limit of 2.1 MB (ulimit -f); nothing of the failed write was kept — raise the limit (ulimit -f unlimited)\n")
+        XCTAssertEqual(r.stderr, "error: database \(db!): \(db!)-wal reached this process's file-size limit of 2.1 MB (ulimit -f); nothing of the failed write was kept — raise the limit (ulimit -f unlimited)\n")
         let store = try RunStore(path: db, createIfMissing: false, readOnly: true)
         XCTAssertEqual(try store.integrityProblems(), [])
         XCTAssertEqual(try store.epochs(run: 1).map(\.epoch), [1])
@@ -328,7 +328,7 @@ final class ReliabilityCLITests: XCTestCase {
         // Writes there fail as before, in one line.
         let w = try runCLI(asUser: Self.nobody, ["label", "1", "x", "--db", db])
         XCTAssertEqual(w.status, 1)
-        XCTAssertTrue(w.stderr.hasPrefix("resnet-runs: error: database \(db!)"), w.stderr)
+        XCTAssertTrue(w.stderr.hasPrefix("error: database \(db!)"), w.stderr)
         XCTAssertEqual(w.stderr.filter { $0 == "\n" }.count, 1, w.stderr)
     }
 
@@ -357,7 +357,7 @@ final class ReliabilityCLITests: XCTestCase {
         try FileManager.default.copyItem(atPath: db + "-wal", toPath: copy + "-wal")
         XCTAssertGreaterThan(RunStore.fileSize(copy + "-wal"), 0)
         let r = try runCLI(asUser: Self.nobody, ["list", "--db", copy])
-        assertOneLineError(r, "database \(copy): its write-ahead log \(copy)-wal has no \(copy)-shm index, and user nobody will not create one in a file owned by root; run any resnet-runs command as root first (it tidies the log up)")
+        assertOneLineError(r, "database \(copy): its write-ahead log \(copy)-wal has no \(copy)-shm index, and user nobody will not create one in a file owned by root; run any resnet-runs command as root first (it tidies the log up)", status: 1)
         XCTAssertEqual(journalFiles(copy), [copy + "-wal"])
         // The owner's read command recovers the log and removes it on close; then nobody can read.
         let owner = try runCLI(["list", "--db", copy, "--format", "csv"])
@@ -376,7 +376,7 @@ final class ReliabilityCLITests: XCTestCase {
         XCTAssertEqual(chown(shm, Self.nobody, Self.nobody), 0)
         let before = fileDigest(shared)
         let r = try runCLI(asUser: Self.daemon, ["label", "1", "x", "--db", shared])
-        assertOneLineError(r, "database \(shared): \(shm) belongs to user nobody and cannot be written by user daemon (a command run as nobody left it); remove it if no process of nobody is using the database, or run as nobody")
+        assertOneLineError(r, "database \(shared): \(shm) belongs to user nobody and cannot be written by user daemon (a command run as nobody left it); remove it if no process of nobody is using the database, or run as nobody", status: 1)
         XCTAssertEqual(fileDigest(shared), before)
         // Read commands of the owner still work (read-only, through the existing files).
         let list = try runCLI(asUser: Self.daemon, ["list", "--db", shared])

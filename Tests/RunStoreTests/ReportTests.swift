@@ -145,18 +145,18 @@ final class ReportTests: XCTestCase {
 
     func testBadInputIsOneLineAndWritesNothing() throws {
         let out = dir.path("report.html")
-        func fails(_ args: [String], _ message: String, status: Int32 = 1, file: StaticString = #filePath, line: UInt = #line) throws {
+        func fails(_ args: [String], _ message: String, status: Int32 = 2, file: StaticString = #filePath, line: UInt = #line) throws {
             let r = try runCLI(["report", "--db", db] + args)
             XCTAssertEqual(r.status, status, "\(args): \(r.stderr)", file: file, line: line)
             XCTAssertEqual(r.stdout, "", file: file, line: line)
-            XCTAssertTrue(r.stderr.hasPrefix("resnet-runs: error: "), r.stderr, file: file, line: line)
+            XCTAssertTrue(r.stderr.hasPrefix("error: "), r.stderr, file: file, line: line)
             XCTAssertEqual(r.stderr.filter { $0 == "\n" }.count, 1, "not one line: \(r.stderr)", file: file, line: line)
             XCTAssertTrue(r.stderr.contains(message), "\(args): expected '\(message)' in: \(r.stderr)", file: file, line: line)
             XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(args) wrote \(out)", file: file, line: line)
             // Not even a temporary file.
             XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.url.path).filter { $0.contains("report") }, [], file: file, line: line)
         }
-        try fails(["--out", out], "report needs at least one run", status: 64)
+        try fails(["--out", out], "report needs at least one run", status: 2)
         try fails(["99", "--out", out], "99")
         try fails(["1", "nolabel", "--out", out], "no run labelled 'nolabel'")
         try fails(["1", "--out", dir.path("missing/report.html")], "--out: directory \(dir.path("missing")) does not exist")

@@ -50,6 +50,7 @@ func runProcess(_ executable: String, _ args: [String], env extra: [String: Stri
     env["TZ"] = "UTC"
     env["NO_COLOR"] = "1"
     env["RESNET_RUNS_NOW"] = "\(Fixture.now.timeIntervalSince1970)"
+    env["COLUMNS"] = nil  // tables are fitted to COLUMNS when it is set; tests that want it pass it
     for (k, v) in extra { env[k] = v }
     process.environment = env
     let out = Pipe(), err = Pipe()

@@ -177,8 +177,14 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(completed.stderrLines, ["error: run 1 is already completed (1/1 epochs); nothing to resume — extend it with --epochs N (more than 1), or start a new run"])
         let conflicting = try runCLI(["train", "--resume", "1", "--lr", "0.1", "--db", db.path], in: dir)
         XCTAssertEqual(conflicting.stderrLines, ["error: --lr cannot be combined with --resume: a resumed run keeps its own settings"])
-        let notNumber = try runCLI(["train", "--resume", "last", "--db", db.path], in: dir)
-        XCTAssertEqual(notNumber.stderrLines, ["error: --resume: 'last' is not a whole number"])
+        // --resume takes a run selector like every command that names a stored run.
+        let last = try runCLI(["train", "--resume", "last", "--db", db.path], in: dir)
+        XCTAssertEqual(last.stderrLines, ["error: run 1 is already completed (1/1 epochs); nothing to resume — extend it with --epochs N (more than 1), or start a new run"])
+        let label = try runCLI(["train", "--resume", "nolabel", "--db", db.path], in: dir)
+        XCTAssertEqual(label.status, 2)
+        XCTAssertEqual(label.stderrLines, ["error: no run labelled 'nolabel' in \(db.path) (a run is named by its id, a range like 3-7, last, -1, or its label)"])
+        let range = try runCLI(["train", "--resume", "1-3", "--db", db.path], in: dir)
+        XCTAssertEqual(range.stderrLines, ["error: expected one run id, got the range '1-3'"])
 
         // A failed run without a checkpoint (it failed before finishing an epoch) is refused.
         let runs = try storedRuns(db)
@@ -187,20 +193,23 @@ final class BadInputTests: XCTestCase {
     }
 
     func testEvaluateAndPredictBadInput() throws {
-        let noDB = try runCLI(["evaluate", "--run", "1", "--db", db.path], in: dir)
+        let noDB = try runCLI(["evaluate", "1", "--db", db.path], in: dir)
         XCTAssertEqual(noDB.status, 2)
         XCTAssertEqual(noDB.stderrLines.count, 1)
         XCTAssertFalse(FileManager.default.fileExists(atPath: db.path))
         let ok = try runCLI(["train"] + tinySynthetic, in: dir)
         XCTAssertEqual(ok.status, 0, ok.stderr)
-        let unknown = try runCLI(["evaluate", "--run", "4", "--db", db.path], in: dir)
+        let unknown = try runCLI(["evaluate", "4", "--db", db.path], in: dir)
         XCTAssertEqual(unknown.stderrLines, ["error: no run 4 in \(db.path)"])
-        let kind = try runCLI(["evaluate", "--run", "1", "--db", db.path, "--weights", "latest"], in: dir)
-        XCTAssertEqual(kind.stderrLines, ["error: --weights: 'latest' is not one of final, best, checkpoint"])
-        let noCheckpoint = try runCLI(["evaluate", "--run", "1", "--db", db.path, "--weights", "checkpoint"], in: dir)
+        let kind = try runCLI(["evaluate", "1", "--db", db.path, "--snapshot", "latest"], in: dir)
+        XCTAssertEqual(kind.status, 2)
+        XCTAssertEqual(kind.stderrLines, ["error: --snapshot: 'latest' is not one of final, best, checkpoint"])
+        let oldKind = try runCLI(["evaluate", "1", "--db", db.path, "--weights", "latest"], in: dir)
+        XCTAssertEqual(oldKind.stderrLines, ["error: --weights: 'latest' is not one of final, best, checkpoint"])
+        let noCheckpoint = try runCLI(["evaluate", "1", "--db", db.path, "--snapshot", "checkpoint"], in: dir)
         XCTAssertEqual(noCheckpoint.stderrLines.count, 1)
         XCTAssertTrue(noCheckpoint.stderr.contains("run 1 has no 'checkpoint' weight snapshot"), noCheckpoint.stderr)
-        let missing = try runCLI(["predict", "--run", "1", "--db", db.path, "--data", "nothing.h5", "--index", "0"], in: dir)
+        let missing = try runCLI(["predict", "1", "--db", db.path, "--data", "nothing.h5", "--index", "0"], in: dir)
         XCTAssertEqual(missing.stderrLines, ["error: --data nothing.h5: no such file or directory"])
     }
 }

@@ -18,7 +18,7 @@ final class InitFromTests: XCTestCase {
         let parent = try runCLI(common + ["--epochs", "2", "--lr", "0.003"], in: dir)
         XCTAssertEqual(parent.status, 0, parent.stderr)
         // A learning rate too small to move float32 weights: the child's trained weights are the parent's.
-        let child = try runCLI(common + ["--epochs", "1", "--lr", "1e-30", "--init-from", "1"], in: dir)
+        let child = try runCLI(common + ["--epochs", "1", "--lr", "1e-30", "--init-from", "-1"], in: dir)
         XCTAssertEqual(child.status, 0, child.stderr)
         let run = try XCTUnwrap(try storedRuns(db).first { $0.id == 2 })
         XCTAssertEqual(run.hyperparameters["init_from"], "1")
@@ -50,14 +50,20 @@ final class InitFromTests: XCTestCase {
         XCTAssertEqual(try runCLI(common, in: dir).status, 0)
         let cases: [([String], String)] = [
             (["--init-from", "9"], "error: --init-from: no run 9 in \(db.path)"),
-            (["--init-from", "1", "--init-weights", "checkpoint"], "error: --init-weights: run 1 has no 'checkpoint' weights (it has: best, final)"),
-            (["--init-weights", "best"], "error: --init-weights only applies with --init-from RUN"),
+            (["--init-from", "1", "--snapshot", "checkpoint"], "error: --snapshot: run 1 has no 'checkpoint' weights (it has: best, final)"),
+            (["--snapshot", "best"], "error: --snapshot only applies with --init-from RUN"),
+            (["--init-from", "1-2"], "error: expected one run id, got the range '1-2'"),
+            (["--init-from", "nolabel"], "error: no run labelled 'nolabel' in \(db.path) (a run is named by its id, a range like 3-7, last, -1, or its label)"),
         ]
         for (extra, message) in cases {
             let r = try runCLI(common + extra, in: dir)
             XCTAssertEqual(r.status, 2, r.stderr)
             XCTAssertEqual(r.stderrLines, [message])
         }
+        // The old spelling of --snapshot still works, with a note.
+        let old = try runCLI(common + ["--init-weights", "best"], in: dir)
+        XCTAssertEqual(old.status, 2)
+        XCTAssertEqual(old.stderrLines, ["note: --init-weights is deprecated; use --snapshot best", "error: --snapshot only applies with --init-from RUN"])
         let float64 = try runCLI(["train", "--model", "tiny-float64", "--synthetic", "--epochs", "1", "--db", db.path, "--init-from", "1"], in: dir)
         XCTAssertEqual(float64.stderrLines, ["error: --init-from: run 1 trained tiny, not tiny-float64; pass --model tiny or pick another run"])
         XCTAssertEqual(try storedRuns(db).count, 1, "nothing recorded")

@@ -63,7 +63,7 @@ final class PhotoCLITests: XCTestCase {
         let good = try Data(contentsOf: photos.appendingPathComponent("c/img2.png"))
         try good.prefix(good.count / 2).write(to: bad)
         let files = [photos.appendingPathComponent("a/img1.jpg").path, bad.path, photos.appendingPathComponent("c/img2.png").path]
-        let json = try runCLI(["predict", "--run", "\(run.id)", "--db", db.path, "--threads", "1", "--json"] + files, in: dir)
+        let json = try runCLI(["predict", "\(run.id)", "--db", db.path, "--threads", "1", "--format", "json"] + files, in: dir)
         XCTAssertEqual(json.status, 1, "a failed file makes the exit status 1")
         XCTAssertEqual(json.stderrLines.count, 1, json.stderr)
         XCTAssertTrue(json.stderrLines.first?.contains("broken.png: truncated PNG") ?? false, json.stderr)
@@ -83,7 +83,7 @@ final class PhotoCLITests: XCTestCase {
         XCTAssertNil(predictions[1]["probabilities"])
 
         // The table: a header and one row per good file; the bad one only on stderr.
-        let table = try runCLI(["predict", "--run", "\(run.id)", "--db", db.path, "--threads", "1", "--interpolation", "bilinear"] + files, in: dir)
+        let table = try runCLI(["predict", "\(run.id)", "--db", db.path, "--threads", "1", "--interpolation", "bilinear"] + files, in: dir)
         XCTAssertEqual(table.status, 1)
         let rows = table.stdout.split(separator: "\n").map(String.init)
         XCTAssertEqual(rows.count, 4, table.stdout)
@@ -93,11 +93,11 @@ final class PhotoCLITests: XCTestCase {
         XCTAssertEqual(table.stderrLines.count, 1)
 
         // All good: exit 0.
-        let fine = try runCLI(["predict", "--run", "\(run.id)", "--db", db.path, "--threads", "1", files[0]], in: dir)
+        let fine = try runCLI(["predict", "\(run.id)", "--db", db.path, "--threads", "1", files[0]], in: dir)
         XCTAssertEqual(fine.status, 0, fine.stderr)
 
         // evaluate: the confusion matrix sums to the test count, its diagonal to `correct`.
-        let evaluation = try runCLI(["evaluate", "--run", "\(run.id)", "--db", db.path, "--threads", "1", "--json"], in: dir)
+        let evaluation = try runCLI(["evaluate", "\(run.id)", "--db", db.path, "--threads", "1", "--format", "json"], in: dir)
         XCTAssertEqual(evaluation.status, 0, evaluation.stderr)
         let e = try XCTUnwrap(evaluation.jsonLines.first)
         let matrix = try XCTUnwrap(e["confusion_matrix"] as? [[Int]])
@@ -109,7 +109,7 @@ final class PhotoCLITests: XCTestCase {
         let perClass = try XCTUnwrap(e["per_class"] as? [[String: Any]])
         XCTAssertEqual(perClass.map { $0["name"] as? String }, classes)
         XCTAssertEqual(perClass.map { $0["support"] as? Int }, matrix.map { $0.reduce(0, +) })
-        let text = try runCLI(["evaluate", "--run", "\(run.id)", "--db", db.path, "--threads", "1"], in: dir)
+        let text = try runCLI(["evaluate", "\(run.id)", "--db", db.path, "--threads", "1"], in: dir)
         XCTAssertEqual(text.status, 0, text.stderr)
         XCTAssertTrue(text.stdout.contains("confusion matrix (rows: true class, columns: predicted class)"), text.stdout)
         XCTAssertTrue(text.stdout.contains("precision"), text.stdout)
@@ -119,15 +119,15 @@ final class PhotoCLITests: XCTestCase {
         let data = try writeSIGNSDirectory(dir.appendingPathComponent("signs"))
         XCTAssertEqual(try train(["--data", data.path, "--epochs", "1"]).status, 0)
         let photo = try writeFolder(perClass: 1).appendingPathComponent("b/img0.png").path
-        let r = try runCLI(["predict", "--run", "1", "--db", db.path, "--threads", "1", photo], in: dir)
+        let r = try runCLI(["predict", "1", "--db", db.path, "--threads", "1", photo], in: dir)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("p(0)") && r.stdout.contains("p(5)"), r.stdout)
         // The SIGNS form still works.
-        let stored = try runCLI(["predict", "--run", "1", "--db", db.path, "--threads", "1", "--data",
+        let stored = try runCLI(["predict", "1", "--db", db.path, "--threads", "1", "--data",
                                  data.appendingPathComponent("test_signs.h5").path, "--index", "0"], in: dir)
         XCTAssertEqual(stored.status, 0, stored.stderr)
         // Bad use: one line, exit 2.
-        for args in [["predict", "--run", "1", "--db", db.path], ["predict", "--run", "1", "--db", db.path, "--interpolation", "cubic", photo]] {
+        for args in [["predict", "1", "--db", db.path], ["predict", "1", "--db", db.path, "--interpolation", "cubic", photo]] {
             let bad = try runCLI(args, in: dir)
             XCTAssertEqual(bad.status, 2, bad.stderr)
             XCTAssertEqual(bad.stderrLines.count, 1, bad.stderr)
@@ -143,7 +143,7 @@ final class PhotoCLITests: XCTestCase {
             (["--data", six.path], "need --validation-split"),
             (["--data", six.path, "--validation-split", "1.5"], "--validation-split: '1.5' is not a fraction"),
             (["--data", six.path, "--validation-split", "0.2", "--interpolation", "area"], "--interpolation: 'area'"),
-            (["--synthetic", "--validation-split", "0.2"], "--validation-split applies to --data DIR holding JPEG/PNG class folders"),
+            (["--synthetic", "--interpolation", "bilinear"], "--interpolation applies to --data DIR holding JPEG/PNG class folders"),
         ]
         for (args, fragment) in cases {
             let r = try train(args + ["--epochs", "1"])

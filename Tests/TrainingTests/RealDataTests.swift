@@ -18,7 +18,7 @@ final class RealDataTests: XCTestCase {
         let release = Paths.freshReleaseResnetRun()
         let epochs = release == nil ? 2 : 8
         let result = try runCLI(["train", "--model", "resnet50-signs", "--data-file", file.path, "--split", "96",
-                                 "--epochs", "\(epochs)", "--batch-size", "8", "--lr", "0.001", "--db", db.path, "--json"],
+                                 "--epochs", "\(epochs)", "--batch-size", "8", "--lr", "0.001", "--db", db.path, "--format", "json"],
                                 in: dir, executable: release)
         XCTAssertEqual(result.status, 0, result.stderr)
         let run = try XCTUnwrap(try storedRuns(db).first)

@@ -20,7 +20,7 @@ final class ReliabilityTests: XCTestCase {
                                   "--epochs", "2", "--db", db.path, "--threads", "2"], in: dir)
         XCTAssertEqual(trained.status, 0, trained.stderr)
         for _ in 0..<20 {
-            let r = try runCLI(["evaluate", "--run", "1", "--db", db.path, "--weights", "checkpoint", "--threads", "2"], in: dir)
+            let r = try runCLI(["evaluate", "1", "--db", db.path, "--snapshot", "checkpoint", "--threads", "2"], in: dir)
             XCTAssertEqual(r.status, 2, r.stderr)
             XCTAssertEqual(r.stderrLines, ["error: run 1 has no 'checkpoint' weight snapshot (available: best, final)"])
         }
@@ -28,7 +28,7 @@ final class ReliabilityTests: XCTestCase {
 
     func testHugeLearningRateEndsTheRunDiverged() throws {
         let r = try runCLI(["train", "--model", "tiny", "--synthetic", "--synthetic-train", "64", "--synthetic-test", "16",
-                            "--epochs", "3", "--batch-size", "8", "--lr", "1e20", "--db", db.path, "--threads", "1", "--json"], in: dir)
+                            "--epochs", "3", "--batch-size", "8", "--lr", "1e20", "--db", db.path, "--threads", "1", "--format", "json"], in: dir)
         XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
         let line = try XCTUnwrap(r.stderrLines.first)
@@ -181,11 +181,11 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(try RunStore(path: db.path, createIfMissing: false).integrityProblems(), [])
     }
 
-    /// `resnet-run train --json | head -1`: the reader goes away after one line; the run must
+    /// `resnet-run train --format json | head -1`: the reader goes away after one line; the run must
     /// still train to the end and be recorded `completed` (SIGPIPE ignored, EPIPE ignored).
     func testAReaderThatClosesEarlyDoesNotStopTraining() throws {
         let exe = try Paths.resnetRun().path
-        let script = "\"$0\" train --model tiny --synthetic --synthetic-train 64 --synthetic-test 8 --epochs 4 --batch-size 8 --threads 1 --json --db \"$1\" | head -1; exit ${PIPESTATUS[0]}"
+        let script = "\"$0\" train --model tiny --synthetic --synthetic-train 64 --synthetic-test 8 --epochs 4 --batch-size 8 --threads 1 --format json --db \"$1\" | head -1; exit ${PIPESTATUS[0]}"
         let (_, status, stdout, stderr) = try runBash(script, [exe, db.path])
         XCTAssertEqual(stdout.split(separator: "\n").count, 1, stdout)
         XCTAssertEqual(status, 0, "resnet-run's own exit status: \(stderr)")

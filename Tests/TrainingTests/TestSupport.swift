@@ -148,7 +148,7 @@ func storedSnapshots(_ db: URL, run: Int64) throws -> [SnapshotInfo] {
 
 /// The metrics that must be reproducible (timings excluded).
 func reproducible(_ epochs: [EpochRecord]) -> [[String: Double]] {
-    epochs.map { $0.metrics.filter { ["loss", "accuracy", "test_loss", "test_accuracy"].contains($0.key) } }
+    epochs.map { $0.metrics.filter { ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"].contains($0.key) } }
 }
 
 /// Runs `script` under `/bin/bash -c` with `arguments` as $0, $1, …: for shell plumbing around the

@@ -18,7 +18,7 @@ final class TrainCLITests: XCTestCase {
     func testTinyTrainsOnSIGNSFilesAndRecordsTheRun() throws {
         let data = try writeSIGNSDirectory(dir.appendingPathComponent("signs"))
         let result = try runCLI(["train", "--model", "tiny", "--data", data.path, "--epochs", "4", "--batch-size", "8",
-                                 "--lr", "0.003", "--db", db.path, "--threads", "1", "--label", "fixture", "--json"], in: dir)
+                                 "--lr", "0.003", "--db", db.path, "--threads", "1", "--label", "fixture", "--format", "json"], in: dir)
         XCTAssertEqual(result.status, 0, result.stderr)
         let lines = result.jsonLines
         XCTAssertEqual(lines.count, 5, "4 epochs + the outcome: \(result.stdout)")
@@ -67,7 +67,7 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(snapshots.first { $0.kind == .best }?.epoch, run.bestEpoch)
 
         // evaluate: the final weights on the run's own test set give the last epoch's test metrics.
-        let evaluation = try runCLI(["evaluate", "--run", "\(run.id)", "--db", db.path, "--threads", "1", "--json"], in: dir)
+        let evaluation = try runCLI(["evaluate", "\(run.id)", "--db", db.path, "--threads", "1", "--format", "json"], in: dir)
         XCTAssertEqual(evaluation.status, 0, evaluation.stderr)
         let e = try XCTUnwrap(evaluation.jsonLines.first)
         XCTAssertEqual(e["weights"] as? String, "final")
@@ -76,23 +76,23 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(e["loss"] as? Double), epochs.last!.metrics["test_loss"]!, accuracy: 1e-12)
 
         // evaluate --data DIR uses DIR/test_signs.h5: the same images here.
-        let onDir = try runCLI(["evaluate", "--run", "\(run.id)", "--db", db.path, "--data", data.path, "--weights", "best"], in: dir)
+        let onDir = try runCLI(["evaluate", "\(run.id)", "--db", db.path, "--data", data.path, "--snapshot", "best"], in: dir)
         XCTAssertEqual(onDir.status, 0, onDir.stderr)
         XCTAssertTrue(onDir.stdout.contains("best weights of epoch \(run.bestEpoch!)"), onDir.stdout)
         XCTAssertTrue(onDir.stdout.contains("accuracy: "), onDir.stdout)
 
         // predict: a probability vector over 6 classes that sums to 1.
         let file = data.appendingPathComponent("test_signs.h5").path
-        let prediction = try runCLI(["predict", "--run", "\(run.id)", "--db", db.path, "--data", file, "--index", "3", "--json"], in: dir)
+        let prediction = try runCLI(["predict", "\(run.id)", "--db", db.path, "--data", file, "--index", "3", "--format", "json"], in: dir)
         XCTAssertEqual(prediction.status, 0, prediction.stderr)
         let p = try XCTUnwrap(prediction.jsonLines.first?["probabilities"] as? [Double])
         XCTAssertEqual(p.count, 6)
         XCTAssertEqual(p.reduce(0, +), 1, accuracy: 1e-5)
         XCTAssertEqual(prediction.jsonLines.first?["predicted_class"] as? Int, p.indices.max { p[$0] < p[$1] })
-        let text = try runCLI(["predict", "--run", "\(run.id)", "--db", db.path, "--data", file, "--index", "3"], in: dir)
+        let text = try runCLI(["predict", "\(run.id)", "--db", db.path, "--data", file, "--index", "3"], in: dir)
         XCTAssertTrue(text.stdout.contains("[["), text.stdout)
 
-        let badIndex = try runCLI(["predict", "--run", "\(run.id)", "--db", db.path, "--data", file, "--index", "24"], in: dir)
+        let badIndex = try runCLI(["predict", "\(run.id)", "--db", db.path, "--data", file, "--index", "24"], in: dir)
         XCTAssertNotEqual(badIndex.status, 0)
         XCTAssertEqual(badIndex.stderrLines, ["error: --index 24: \(file) holds 24 images (indices 0...23)"])
     }
@@ -126,7 +126,7 @@ final class TrainCLITests: XCTestCase {
     /// The last partial batch is trained: 100 images at batch 8 = 12 full steps + 4.
     func testLastPartialBatchIsTrained() throws {
         let result = try runCLI(["train", "--model", "tiny", "--synthetic", "--synthetic-train", "100", "--synthetic-test", "10",
-                                 "--epochs", "1", "--db", db.path, "--threads", "1", "--json"], in: dir)
+                                 "--epochs", "1", "--db", db.path, "--threads", "1", "--format", "json"], in: dir)
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(result.jsonLines.first?["steps"] as? Int, 13)
         let accuracy = try XCTUnwrap(result.jsonLines.first?["accuracy"] as? Double)
@@ -172,7 +172,7 @@ final class TrainCLITests: XCTestCase {
     func testSIGINTStoresCheckpointAndResumeMatches() throws {
         let common = ["train", "--model", "tiny", "--synthetic", "--synthetic-train", "400", "--synthetic-test", "16",
                       "--epochs", "4", "--batch-size", "8", "--db", db.path, "--threads", "1"]
-        let child = try startCLI(common + ["--json"], in: dir)
+        let child = try startCLI(common + ["--format", "json"], in: dir)
         // Wait for the first epoch to be committed, then interrupt (mid-epoch 2 at the latest).
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {

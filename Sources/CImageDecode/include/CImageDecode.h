@@ -49,6 +49,8 @@ int cimg_resize_bilinear(const uint8_t *in, int in_w, int in_h, uint8_t *out, in
 // Writes an 8-bit RGB image as PNG, or as baseline JPEG of `quality` (1...100), to `path` (for
 // tests and tools that make image folders). Returns 0, or -1 with a one-line message.
 int cimg_write_png(const char *path, const uint8_t *rgb, int width, int height, char *error, size_t error_size);
+/* The same PNG in memory: *out (free() it) holds *out_size bytes. */
+int cimg_encode_png(const uint8_t *rgb, int width, int height, uint8_t **out, size_t *out_size, char *error, size_t error_size);
 int cimg_write_jpeg(const char *path, const uint8_t *rgb, int width, int height, int quality, char *error, size_t error_size);
 
 #endif
