@@ -80,7 +80,8 @@ let package = Package(
 
         .testTarget(name: "DigestTests", dependencies: ["Digest"]),
         .testTarget(name: "CLISupportTests", dependencies: ["CLISupport", "TerminalText"]),
-        .testTarget(name: "NetSpecTests", dependencies: ["NetSpec", "NetEmit", "LayerGeometry", "netgen"]),
+        .testTarget(name: "NetSpecTests", dependencies: ["NetSpec", "NetEmit", "LayerGeometry", "netgen"],
+                    exclude: ["Fixtures"]),  // read from the source tree by PackagePaths
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "ModelTests", dependencies: ["Models", "Kernels", "AllocCounter"],
                     resources: [.copy("Fixtures")]),

@@ -106,8 +106,6 @@ extension GeneratedModel {
                                       count: Self.parameterCount * MemoryLayout<Scalar>.stride)
     }
 
-    public static func tensor(named name: String) -> TensorInfo? { tensors.first { $0.name == name } }
-
     /// The inference type with this model's current weights (batch norm folded), sharing its threads.
     public func makeInference() -> Inference {
         let inference = Inference(pool: pool)

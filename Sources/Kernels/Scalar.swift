@@ -7,7 +7,7 @@ import CBLAS
 import Glibc
 #endif
 
-public protocol NetScalar: BinaryFloatingPoint, SIMDScalar, Sendable where Self.RawSignificand: FixedWidthInteger {
+public protocol NetScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable where Self.RawSignificand: FixedWidthInteger {
     /// Row-major C ← α·op(A)·op(B) + β·C.
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      alpha: Self, a: UnsafePointer<Self>, lda: Int,
@@ -47,8 +47,6 @@ public enum BLASThreads {
         BLASRuntime.configure()
         openblas_set_num_threads(Int32(n))
     }
-    public static var current: Int { Int(openblas_get_num_threads()) }
-    public static var processors: Int { Int(openblas_get_num_procs()) }
 }
 
 public enum BLASRuntime {

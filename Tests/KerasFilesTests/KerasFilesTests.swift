@@ -145,7 +145,7 @@ final class KerasFilesTests: XCTestCase {
             // A few weights, BN moving statistics included, exactly as Keras had them.
             let bytes = try finalBytes(r.run)
             for (tensor, values) in expected.weights_first_values {
-                let info = try XCTUnwrap(TinyF32.tensor(named: tensor))
+                let info = try XCTUnwrap(TinyF32.tensors.first { $0.name == tensor })
                 XCTAssertEqual(floats(bytes, info, count: values.count), values.map { Float($0) }, "\(name) \(tensor)")
             }
 
@@ -261,7 +261,7 @@ final class KerasFilesTests: XCTestCase {
         assertImportFails(text, [text, "not an HDF5 file"])
 
         let empty = path("empty.h5")
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         assertImportFails(empty, [empty, "empty"])
 
         let truncated = path("truncated.h5")
