@@ -22,6 +22,20 @@ public func gemmWithEpilogue<T: NetScalar>(_ pool: ThreadPool, m: Int, n: Int, k
                                            c: UnsafeMutablePointer<T>, bias: UnsafePointer<T>?,
                                            residual: UnsafePointer<T>?, relu: Bool) {
     let work = Double(m) * Double(n) * Double(k)
+    // Few rows against many weights (batch-1 and small-batch inference in the late stages): stream
+    // the weights once instead of letting OpenBLAS pack them (see `streamGEMM`).
+    if T.self == Float.self && m <= streamGEMMMaximumRows && n >= 32 && work >= 2e6 {
+        let context = (m, n, k, UnsafeRawPointer(a), UnsafeRawPointer(b), UnsafeMutableRawPointer(c), bias, residual, relu)
+        pool.parallelFor(n, align: 32, minimumPerThread: 32, context) { ctxPointer, columns in
+            let (m, n, k, a, b, c, bias, residual, relu) = ctxPointer.pointee
+            streamGEMM(m: m, n: n, k: k, a: a.assumingMemoryBound(to: Float.self), lda: k,
+                       b: b.assumingMemoryBound(to: Float.self), ldb: n,
+                       c: c.assumingMemoryBound(to: Float.self), ldc: n, columns: columns)
+            epilogue(c.assumingMemoryBound(to: T.self), ldc: n, rows: 0..<m, columns: columns, bias: bias, residual: residual,
+                     relu: relu)
+        }
+        return
+    }
     if work <= smallGEMMLimit || pool.threadCount == 1 || work < 2e6 {
         if work <= smallGEMMLimit {
             smallGEMM(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n, beta: 0, c: c, ldc: n)

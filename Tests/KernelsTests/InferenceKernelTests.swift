@@ -31,6 +31,10 @@ final class InferenceKernelTests: XCTestCase {
         let cases = ConvTests.cases + [
             ConvTests.Case(n: 4, h: 16, w: 16, cin: 16, cout: 24, kh: 3, kw: 3, same: true),   // m = 1024 ≥ n: rows split
             ConvTests.Case(n: 1, h: 2, w: 2, cin: 256, cout: 512, kh: 1, kw: 1),                // m = 4 < n: columns split
+            // m ≤ streamGEMMMaximumRows and enough work: Float streams the weights (`streamGEMM`); m = 9
+            // leaves a row tail after the 4-row tiles, cout = 200 a column tail after the 32-column tiles.
+            ConvTests.Case(n: 1, h: 4, w: 4, cin: 128, cout: 160, kh: 3, kw: 3, same: true),
+            ConvTests.Case(n: 1, h: 3, w: 3, cin: 128, cout: 200, kh: 3, kw: 3, same: true),
         ]
         for c in cases {
             for (residual, relu, bias) in [(false, false, true), (false, true, true), (true, true, true), (true, false, false), (false, true, false)] {
@@ -38,6 +42,34 @@ final class InferenceKernelTests: XCTestCase {
                     checkConvolution(Double.self, c, residual: residual, relu: relu, bias: bias, threads: threads)
                     checkConvolution(Float.self, c, residual: residual, relu: relu, bias: bias, threads: threads)
                 }
+            }
+        }
+    }
+
+    /// The weight-streaming GEMM against a Double reference: rows in and out of the 4-row tiles, k
+    /// across the 256-row blocks, column ranges that start inside the matrix and end in a tail.
+    func testStreamGEMMAgainstReference() {
+        for (m, n, k) in [(1, 32, 1), (4, 64, 256), (5, 96, 257), (7, 40, 600), (16, 200, 1152), (64, 128, 300)] {
+            let a = random(Float.self, m * k, seed: 21), b = random(Float.self, k * n, seed: 22)
+            for columns in [0..<n, 32..<n, 0..<32] where !columns.isEmpty {
+                let c = Buffer<Float>(count: m * n, repeating: .nan)
+                let ab = Buffer(a), bb = Buffer(b)
+                streamGEMM(m: m, n: n, k: k, a: ab.p, lda: k, b: bb.p, ldb: n, c: c.p, ldc: n, columns: columns)
+                let out = c.array
+                var expected = [Double](), actual = [Float]()
+                for r in 0..<m {
+                    for j in columns {
+                        var sum = 0.0
+                        for p in 0..<k { sum += Double(a[r * k + p]) * Double(b[p * n + j]) }
+                        expected.append(sum)
+                        actual.append(out[r * n + j])
+                    }
+                }
+                assertClose(actual, expected, tol: 2e-5 * (Double(k).squareRoot() / 8 + 1), "streamGEMM m \(m) n \(n) k \(k) columns \(columns)")
+                // Columns outside the range are not written.
+                let outside = (0..<m).flatMap { r in (0..<n).filter { !columns.contains($0) }.map { out[r * n + $0] } }
+                XCTAssertTrue(outside.allSatisfy { $0.isNaN }, "streamGEMM wrote outside its columns")
+                withExtendedLifetime((ab, bb)) {}
             }
         }
     }
