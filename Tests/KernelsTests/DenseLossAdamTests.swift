@@ -180,7 +180,8 @@ final class DenseLossAdamTests: XCTestCase {
     func testAdamFloat() { checkAdam(Float.self) }
 
     func checkAdam<T: NetScalar>(_: T.Type) {
-        let count = 11, lr = 0.01, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7
+        // 37: two 16-wide Float vectors (four 8-wide Double ones) and a scalar tail.
+        let count = 37, lr = 0.01, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7
         let p = Buffer<T>(random(T.self, count, seed: 121))
         let m = Buffer<T>(count: count, repeating: 0), v = Buffer<T>(count: count, repeating: 0)
         var rp = p.doubles, rm = [Double](repeating: 0, count: count), rv = rm
@@ -196,6 +197,30 @@ final class DenseLossAdamTests: XCTestCase {
             assertClose(m.array, rm, tol: tol, "Adam m after step \(step)")
             assertClose(v.array, rv, tol: tol, "Adam v after step \(step)")
         }
+    }
+
+    /// The vector loop and the scalar tail do the same operations in the same order: a parameter gets
+    /// bit-identical values whichever of them updates it (each element alone takes the scalar path).
+    func testAdamVectorAndScalarPathsAreBitIdentical() {
+        func check<T: NetScalar>(_: T.Type) {
+            let count = 53
+            let p0 = random(T.self, count, seed: 7), g = Buffer<T>(random(T.self, count, seed: 8, scale: 0.5))
+            let m0 = random(T.self, count, seed: 9, scale: 0.1), v0 = random(T.self, count, seed: 10, scale: 0.01, offset: 0.01)
+            let pv = Buffer<T>(p0), mv = Buffer<T>(m0), vv = Buffer<T>(v0)
+            adamUpdate(parameters: pv.p, gradients: g.p, m: mv.p, v: vv.p, count: count, learningRate: 0.003,
+                       beta1: 0.9, beta2: 0.999, epsilon: 1e-7, step: 3)
+            let ps = Buffer<T>(p0), ms = Buffer<T>(m0), vs = Buffer<T>(v0)
+            for i in 0..<count {
+                adamUpdate(parameters: ps.p + i, gradients: g.p + i, m: ms.p + i, v: vs.p + i, count: 1, learningRate: 0.003,
+                           beta1: 0.9, beta2: 0.999, epsilon: 1e-7, step: 3)
+            }
+            XCTAssertEqual(pv.array, ps.array, "\(T.self) parameters")
+            XCTAssertEqual(mv.array, ms.array, "\(T.self) m")
+            XCTAssertEqual(vv.array, vs.array, "\(T.self) v")
+            XCTAssertNotEqual(pv.array, p0, "the step moved the parameters")
+        }
+        check(Float.self)
+        check(Double.self)
     }
 
     /// The float32 rounding of β is visible in Double: an exact-β reference differs from the kernel.
