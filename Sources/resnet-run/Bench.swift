@@ -11,10 +11,14 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark a training step, inference throughput and latency; print JSON.",
         discussion: """
-        Measures, after warm-up: seconds per training step (forward + backward + Adam) at --batch-size,
-        the implied seconds per 1,080-image SIGNS epoch, inference images/s at --batch-size and latency at
-        batch 1, heap allocations per training step (malloc is interposed in this binary), peak RSS, the
-        model's arena size, and achieved vs. peak OpenBLAS sgemm GFLOP/s.
+        Measures, after warm-up: seconds per training step (forward + backward + Adam) at --batch-size, \
+        the implied seconds per 1,080-image SIGNS epoch, inference images/s at --batch-size on the \
+        inference plan (and on the training graph, for comparison), latency at batch 1, heap \
+        allocations per training step and per inference call (malloc is interposed in this binary), \
+        peak RSS, the arenas' sizes, and achieved vs. peak OpenBLAS sgemm GFLOP/s.
+
+        Times are given as median, minimum and mean over the timed repetitions; quote them measured in \
+        one sitting on a quiet machine.
         """)
 
     @Option(help: "Model to benchmark.") var model = ModelName.standard

@@ -13,10 +13,10 @@ struct Import: ParsableCommand {
         commandName: "import",
         abstract: "Import a Keras model file's weights as a new run (status: imported).",
         discussion: """
-        Reads legacy HDF5 model files written by model.save("x.h5") (tf.keras 2 / Keras 2 and Keras 3) and Keras 3
-        weight files written by model.save_weights("x.weights.h5"). Weights are mapped by layer name onto the model
-        whose description has exactly the file's layers with weights and shapes (--model to choose one); float64
-        files go to the float64 variant. Any mismatch is one line naming the layer, the tensor and both shapes,
+        Reads legacy HDF5 model files written by model.save("x.h5") (tf.keras 2 / Keras 2 and Keras 3) and Keras 3 \
+        weight files written by model.save_weights("x.weights.h5"). Weights are mapped by layer name onto the model \
+        whose description has exactly the file's layers with weights and shapes (--model to choose one); float64 \
+        files go to the float64 variant. Any mismatch is one line naming the layer, the tensor and both shapes, \
         and nothing is recorded. Then: resnet-run evaluate N --data datasets.
         """)
 

@@ -12,9 +12,9 @@ struct PlotModel: ParsableCommand {
         commandName: "plot-model",
         abstract: "Draw the model's layer graph (Graphviz DOT; SVG/PNG/PDF through dot), like Keras' plot_model(show_shapes=True).",
         discussion: """
-        Each layer is a node (name, Keras class, output shape, parameter count); each layer input an edge;
-        shortcut (residual) edges are bold red. --out NAME.svg, .png or .pdf runs Graphviz' dot (Debian:
-        apt-get install graphviz); --out NAME.dot (or .gv) writes the DOT text; without --out it goes to stdout.
+        Each layer is a node (name, Keras class, output shape, parameter count); each layer input an edge; \
+        shortcut (residual) edges are bold red. --out NAME.svg, .png or .pdf runs Graphviz' dot (Debian: \
+        apt-get install graphviz); --out NAME.dot (or .gv) writes the DOT text; without --out it goes to stdout. \
         Without dot installed, an image request writes NAME.dot instead, says so in one line and exits 1.
         """)
 
