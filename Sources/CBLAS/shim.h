@@ -8,7 +8,10 @@
 void gotoblas_dynamic_init(void);
 void gotoblas_dynamic_quit(void);
 
-static inline int resnet_cpu_has_avx512f(void) { return __builtin_cpu_supports("avx512f"); }
+static inline int resnet_cpu_has_avx512_skx(void) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+}
 static inline int resnet_cpu_has_avx2_fma(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }

@@ -58,6 +58,26 @@ public enum BLASRuntime {
 
     nonisolated(unsafe) private static var configured = false
 
+    /// OPENBLAS_CORETYPE as the process found it (before `configure` may set it), or nil.
+    public static let coreTypeFromEnvironment: String? = getenv("OPENBLAS_CORETYPE").map { String(cString: $0) }
+
+    /// Whether the CPU (and the OS, which libgcc checks) support the AVX-512 subset that OpenBLAS'
+    /// SkylakeX kernels use.
+    public static var cpuHasAVX512: Bool { resnet_cpu_has_avx512_skx() != 0 }
+
+    /// The OpenBLAS kernel families that use AVX-512.
+    public static let avx512Cores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
+
+    /// A one-line warning when the environment holds OpenBLAS to kernels narrower than the CPU's:
+    /// OPENBLAS_CORETYPE=Haswell (AVX2) on an AVX-512 CPU halves sgemm (73–104 against 168–198
+    /// GFLOP/s measured on a 2-core AMD EPYC Zen 5). Nil when nothing is forced or nothing is lost.
+    public static var environmentWarning: String? {
+        guard let forced = coreTypeFromEnvironment, cpuHasAVX512,
+              !avx512Cores.contains(coreName.lowercased()) else { return nil }
+        return "OPENBLAS_CORETYPE=\(forced) holds OpenBLAS to \(coreName) kernels on this AVX-512 CPU; "
+            + "unset it to let OpenBLAS use its AVX-512 kernels (about twice the sgemm throughput)"
+    }
+
     /// When OpenBLAS did not recognize the CPU and fell back to its generic SSE3 kernels, selects
     /// the AVX-512 (SkylakeX) or AVX2 (Haswell) kernels the CPU does support. An explicit
     /// OPENBLAS_CORETYPE from the user is left alone. Called before the first GEMM.
@@ -68,7 +88,7 @@ public enum BLASRuntime {
               let name = openblas_get_corename().map({ String(cString: $0).lowercased() }),
               name == "prescott" || name == "unknown" else { return }
         let target: String
-        if resnet_cpu_has_avx512f() != 0 { target = "SkylakeX" }
+        if cpuHasAVX512 { target = "SkylakeX" }
         else if resnet_cpu_has_avx2_fma() != 0 { target = "Haswell" }
         else { return }
         setenv("OPENBLAS_CORETYPE", target, 1)

@@ -48,6 +48,9 @@ struct Bench: ParsableCommand {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1.") }
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
         guard threadCount >= 1 else { throw ValidationError("--threads must be at least 1.") }
+        if let warning = BLASRuntime.environmentWarning {
+            FileHandle.standardError.write(Data("note: \(warning)\n".utf8))
+        }
         var report = measure(type, batch: batch, threads: threadCount, profile: profile)
         if !skipGemm { report["sgemm_peak_gflops"] = Self.sgemmPeak(threads: threadCount) }
         if let achieved = report["train_gflops"] as? Double, let peak = report["sgemm_peak_gflops"] as? Double {
@@ -189,6 +192,7 @@ struct Bench: ParsableCommand {
             "batch_size": batch,
             "threads": threads,
             "blas_core": BLASRuntime.coreName,
+            "blas_core_forced_by_environment": BLASRuntime.coreTypeFromEnvironment.map { $0 as Any } ?? NSNull(),
             "timed_steps": steps,
             "train_step_seconds_median": Self.round(median, 4),
             "train_step_seconds_mean": Self.round(mean, 4),
