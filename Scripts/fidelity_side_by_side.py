@@ -20,7 +20,10 @@ Run by hand (TensorFlow, Keras, h5py from PyPI; a release build of resnet-run):
     python3 Scripts/fidelity_side_by_side.py report Scripts/fidelity/DATE-digits.jsonl \\
         > Scripts/fidelity/DATE-digits.md
 
-A run is FRAMEWORK:INIT:SEED for ours (`ours:keras:1`) and `keras:SEED` for Keras. `run` appends
+A run is FRAMEWORK:INIT:SEED for ours (`ours:keras:1`) and `keras:SEED` for Keras;
+`keras-our-order:SEED` trains Keras on exactly the batches `resnet-run train --seed SEED` trains
+on, in its order (its xoshiro256** shuffle reproduced here), so with `ours:keras:SEED` both start
+from the same weights and see the same batches. `run` appends
 one JSON line per epoch as it goes (so an interrupted session keeps what finished) and a first
 line describing the machine; `report` prints the per-epoch table and, per configuration, the mean
 and spread (min-max) of the last epoch's train loss, train accuracy and held-out accuracy.
@@ -60,7 +63,51 @@ def emit(path, obj):
         f.write(line + "\n")
 
 
-def run_keras(args, seed):
+M64 = (1 << 64) - 1
+
+
+class Xoshiro256:
+    """resnet-run's shuffle generator (Sources/Kernels/Random.swift): xoshiro256** seeded by SplitMix64."""
+
+    def __init__(self, seed):
+        self.s = []
+        x = seed
+        for _ in range(4):
+            x = (x + 0x9E3779B97F4A7C15) & M64
+            z = x
+            z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+            self.s.append(z ^ (z >> 31))
+
+    def next(self):
+        s = self.s
+        rot = lambda v, k: ((v << k) | (v >> (64 - k))) & M64
+        result = (rot((s[1] * 5) & M64, 7) * 9) & M64
+        t = (s[1] << 17) & M64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rot(s[3], 45)
+        return result
+
+
+def our_orders(seed, n, epochs):
+    """The per-epoch training order of `resnet-run train --seed seed` (Trainer.run: Fisher-Yates
+    from the identity with Trainer.shuffleRNG)."""
+    rng = Xoshiro256(seed ^ 0x5348_5546_464C_4521)
+    orders = []
+    for _ in range(epochs):
+        order = list(range(n))
+        for i in range(n - 1, 0, -1):
+            j = rng.next() % (i + 1)
+            order[i], order[j] = order[j], order[i]
+        orders.append(order)
+    return orders
+
+
+def run_keras(args, seed, our_order=False):
     import h5py
     import numpy as np
     import keras
@@ -93,8 +140,22 @@ def run_keras(args, seed):
                               "heldout_loss": float(logs["val_loss"]), "heldout_accuracy": float(logs["val_accuracy"]),
                               "seconds": round(time.monotonic() - started[0], 1)})
 
-    model.fit(x_train, y_train, epochs=args.epochs, batch_size=BATCH, shuffle=True, verbose=0,
-              validation_data=(x_test, y_test), callbacks=[Log()])
+    if not our_order:
+        model.fit(x_train, y_train, epochs=args.epochs, batch_size=BATCH, shuffle=True, verbose=0,
+                  validation_data=(x_test, y_test), callbacks=[Log()])
+        return
+    # The batches resnet-run --seed SEED trains on, in its order: one fit call per epoch on the
+    # permuted arrays, unshuffled (the optimizer and BN state carry over between calls).
+    init = "keras-our-order"
+    for epoch, order in enumerate(our_orders(seed, len(x_train), args.epochs)):
+        started = time.monotonic()
+        h = model.fit(x_train[order], y_train[order], initial_epoch=epoch, epochs=epoch + 1, batch_size=BATCH,
+                      shuffle=False, verbose=0, validation_data=(x_test, y_test))
+        logs = {k: v[-1] for k, v in h.history.items()}
+        emit(args.jsonl, {"framework": "keras", "init": init, "seed": seed, "epoch": epoch + 1,
+                          "loss": float(logs["loss"]), "accuracy": float(logs["accuracy"]),
+                          "heldout_loss": float(logs["val_loss"]), "heldout_accuracy": float(logs["val_accuracy"]),
+                          "seconds": round(time.monotonic() - started, 1)})
 
 
 def run_ours(args, init, seed):
@@ -130,6 +191,8 @@ def cmd_run(args):
         parts = spec.split(":")
         if parts[0] == "keras" and len(parts) == 2:
             run_keras(args, int(parts[1]))
+        elif parts[0] == "keras-our-order" and len(parts) == 2:
+            run_keras(args, int(parts[1]), our_order=True)
         elif parts[0] == "ours" and len(parts) == 3 and parts[1] in ("keras", "default"):
             run_ours(args, parts[1], int(parts[2]))
         else:
@@ -145,7 +208,8 @@ def cmd_report(args):
     configs = {}
     for r in rows:
         configs.setdefault((r["framework"], r["init"]), {}).setdefault(r["seed"], []).append(r)
-    name = {("keras", "keras"): "Keras 3 (glorot_uniform(seed=0))", ("ours", "keras"): "ours --init keras",
+    name = {("keras", "keras"): "Keras 3 (glorot_uniform(seed=0))",
+            ("keras", "keras-our-order"): "Keras 3, resnet-run's batch order", ("ours", "keras"): "ours --init keras",
             ("ours", "default"): "ours --init default"}
     out = []
     if metas:
