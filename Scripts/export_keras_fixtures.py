@@ -8,6 +8,8 @@ repository root (the parent of this script's ``Scripts/`` directory)::
     python3 Scripts/export_keras_fixtures.py             # both exports
     python3 Scripts/export_keras_fixtures.py --fixtures  # tiny-model fixtures only
     python3 Scripts/export_keras_fixtures.py --summary   # ResNet-50 summary only
+    python3 Scripts/export_keras_fixtures.py --init      # glorot_uniform(seed=0) values only
+    python3 Scripts/export_keras_fixtures.py --fit       # keras-tiny-fit (200 Adam steps) only
 
 What it writes
 --------------
@@ -28,6 +30,27 @@ What it writes
   ``loss`` (1,), ``grad/<layer>/<weight>`` (trainable weights), ``grad/input``,
   ``after_step/<layer>/<weight>`` (all weights after one Adam step; BN moving
   statistics as updated by the single training-mode forward).
+
+``--init`` (Keras' seeded initializer, for Sources/Kernels/KerasInit.swift):
+
+* ``Tests/ModelTests/Fixtures/keras-init/values.bin`` + ``manifest.json`` --
+  ``keras.initializers.GlorotUniform(seed=s)(shape, dtype)`` for a few shapes,
+  seeds and both float dtypes, stored as raw little-endian values of that dtype
+  (``offset`` in bytes), so the Swift test compares bit patterns.
+
+``--fit`` (TINY ResNet, float64, 200 training steps):
+
+* ``Tests/ModelTests/Fixtures/keras-tiny-fit/tensors.bin`` + ``manifest.json``
+  -- the same tiny model and initial weights as ``--fixtures``, compiled with
+  ``Adam(learning_rate=0.001)`` and ``categorical_crossentropy`` and trained with
+  ``train_on_batch`` (the step ``model.fit`` runs) on 20 samples in batches of
+  8, 8, 4 -- a fresh committed permutation every epoch, so the partial last batch
+  and the reshuffle are exercised -- for 200 steps. Tensors: ``input`` (20
+  samples), ``labels``, ``initial/<weight>``, ``losses`` (200, the loss
+  ``train_on_batch`` reports for each step: the batch's loss before the update),
+  ``final/<weight>`` (all weights incl. BN moving statistics after 200 steps),
+  ``adam_m/<weight>`` and ``adam_v/<weight>`` (trainable weights); the manifest's
+  ``steps`` lists the sample indices of every step's batch.
 
 ``--summary`` (FULL ResNet-50 "signs" model of the course notebook, float32,
 64x64x3 input, 6 classes):
@@ -558,6 +581,161 @@ def export_tiny():
 
 
 # --------------------------------------------------------------------------
+# Seeded initializer values (glorot_uniform(seed=...))
+# --------------------------------------------------------------------------
+
+INIT_DIR = os.path.join(REPO_ROOT, "Tests", "ModelTests", "Fixtures", "keras-init")
+# (shape, seed): conv kernels of the tiny model and of ResNet-50, a dense kernel, counts that are
+# not a multiple of a Philox block (4 float32 / 2 float64 values), and other seeds.
+INIT_CASES = [((7, 7, 3, 8), 0), ((1, 1, 8, 4), 0), ((3, 3, 4, 4), 0), ((2, 2, 4, 4), 0),
+              ((128, 6), 0), ((3, 3, 64, 64), 0), ((5, 3), 0), ((1, 1, 3, 1), 0),
+              ((3, 3, 4, 4), 1), ((3, 3, 4, 4), 12345), ((3, 3, 4, 4), 2**33 + 7)]
+
+
+def export_init():
+    keras.backend.clear_session()
+    entries, chunks, offset = [], [], 0
+    for dtype in ["float32", "float64"]:
+        for shape, seed in INIT_CASES:
+            if dtype == "float64" and shape == (3, 3, 64, 64):
+                continue  # keep the fixture small; float32 is the training dtype
+            values = keras.initializers.GlorotUniform(seed=seed)(shape, dtype=dtype)
+            arr = np.asarray(values)
+            assert arr.dtype == np.dtype(dtype), arr.dtype
+            again = np.asarray(keras.initializers.GlorotUniform(seed=seed)(shape, dtype=dtype))
+            assert np.array_equal(arr, again), "an integer seed is stateless"
+            fan_in, fan_out = keras.src.initializers.random_initializers.compute_fans(shape)
+            raw = np.ascontiguousarray(arr).astype("<f4" if dtype == "float32" else "<f8").tobytes()
+            entries.append({"dtype": dtype, "shape": list(shape), "seed": seed, "fan_in": fan_in,
+                            "fan_out": fan_out, "offset": offset, "count": int(arr.size)})
+            chunks.append(raw)
+            offset += len(raw)
+
+    # The layer path gives the same values: the tiny model's kernels equal the direct calls.
+    keras.backend.set_floatx("float64")
+    model = build_tiny_model()
+    direct = np.asarray(keras.initializers.GlorotUniform(seed=0)((7, 7, 3, 8), dtype="float64"))
+    assert np.array_equal(model.get_layer("conv1").kernel.numpy(), direct)
+    # Equal shapes, equal values (the notebook's duplicated kernels).
+    assert np.array_equal(model.get_layer("res2a_branch2c").kernel.numpy(),
+                          model.get_layer("res2b_branch2c").kernel.numpy())
+    keras.backend.set_floatx("float32")
+
+    os.makedirs(INIT_DIR, exist_ok=True)
+    with open(os.path.join(INIT_DIR, "values.bin"), "wb") as f:
+        for c in chunks:
+            f.write(c)
+    manifest = {
+        "generator": GENERATOR, "tensorflow": tf.__version__, "keras": keras.__version__,
+        "numpy": np.__version__, "byte_order": "little", "offset_unit": "bytes",
+        "call": "keras.initializers.GlorotUniform(seed=seed)(shape, dtype=dtype)",
+        "cases": entries,
+    }
+    dump_json(manifest, os.path.join(INIT_DIR, "manifest.json"))
+    print(f"wrote {INIT_DIR} ({offset} bytes, {len(entries)} tensors)")
+
+
+# --------------------------------------------------------------------------
+# 200 training steps of the tiny model (keras-tiny-fit)
+# --------------------------------------------------------------------------
+
+FIT_DIR = os.path.join(REPO_ROOT, "Tests", "ModelTests", "Fixtures", "keras-tiny-fit")
+FIT_SAMPLES = 20
+FIT_STEPS = 200
+
+
+def tiny_initial_weights():
+    """The --fixtures model's initial weights (kernels glorot_uniform(seed=0), the rest drawn from
+    a fixed numpy generator), rebuilt the same way."""
+    keras.backend.clear_session()
+    keras.backend.set_floatx("float64")
+    keras.utils.set_random_seed(0)
+    model = build_tiny_model()
+    prng = np.random.default_rng(20240601)
+    for key, var in model_weights(model):
+        short = key.split("/")[-1]
+        if short == "kernel":
+            continue
+        lo_hi = {"gamma": (0.5, 1.5), "beta": (-0.5, 0.5),
+                 "moving_mean": (-0.2, 0.2), "moving_variance": (0.5, 1.5),
+                 "bias": (-0.1, 0.1)}[short]
+        var.assign(prng.uniform(*lo_hi, size=tuple(var.shape)))
+    return model
+
+
+def export_fit():
+    model = tiny_initial_weights()
+    weights = model_weights(model)
+    initial = {key: var.numpy().copy() for key, var in weights}
+    # Same initial weights as the one-step fixture, when it is there.
+    one_step = os.path.join(TINY_DIR, "manifest.json")
+    if os.path.exists(one_step):
+        with open(one_step) as f:
+            man = json.load(f)
+        raw = np.fromfile(os.path.join(TINY_DIR, "tensors.bin"), dtype="<f8")
+        for e in man["tensors"]:
+            if e["name"].startswith("initial/"):
+                ref = raw[e["offset"]:e["offset"] + e["count"]].reshape(e["shape"])
+                assert np.array_equal(ref, initial[e["name"][len("initial/"):]]), e["name"]
+        print("  initial weights identical to keras-tiny's")
+
+    rng = np.random.default_rng(4321)
+    x_np = rng.standard_normal((FIT_SAMPLES, 16, 16, 3))
+    cls = np.arange(FIT_SAMPLES) % NUM_CLASSES
+    rng.shuffle(cls)
+    y_np = np.eye(NUM_CLASSES)[cls]
+    steps = []
+    while len(steps) < FIT_STEPS:
+        perm = rng.permutation(FIT_SAMPLES)
+        for start in range(0, FIT_SAMPLES, BATCH):
+            if len(steps) < FIT_STEPS:
+                steps.append([int(i) for i in perm[start:start + BATCH]])
+
+    opt = keras.optimizers.Adam(learning_rate=LEARNING_RATE, **ADAM)
+    model.compile(optimizer=opt, loss="categorical_crossentropy", jit_compile=False)
+    losses = []
+    for idx in steps:
+        loss = model.train_on_batch(x_np[idx], y_np[idx])
+        losses.append(float(loss))
+    assert int(opt.iterations.numpy()) == FIT_STEPS
+    trainable = model.trainable_variables
+    trainable_keys = [k for k, v in weights if any(v is t for t in trainable)]
+
+    w = Writer()
+    w.add("input", x_np)
+    w.add("labels", y_np)
+    for key, _ in weights:
+        w.add("initial/" + key, initial[key])
+    w.add("losses", np.array(losses))
+    for key, var in weights:
+        w.add("final/" + key, var.numpy())
+    byvar = dict((id(v), k) for k, v in weights)
+    for var in trainable:
+        i = opt._get_variable_index(var)
+        w.add("adam_m/" + byvar[id(var)], opt._momentums[i].numpy())
+        w.add("adam_v/" + byvar[id(var)], opt._velocities[i].numpy())
+
+    manifest = {
+        "generator": GENERATOR, "tensorflow": tf.__version__, "keras": keras.__version__,
+        "numpy": np.__version__, "dtype": "float64", "byte_order": "little",
+        "samples": FIT_SAMPLES, "batch": BATCH, "learning_rate": LEARNING_RATE, "adam": dict(ADAM),
+        "batchnorm": dict(BN), "loss": "categorical_crossentropy",
+        "training": "model.compile(Adam(lr), 'categorical_crossentropy', jit_compile=False); "
+                    "model.train_on_batch(input[steps[i]], labels[steps[i]]) for i in 0..<200",
+        "trainable": trainable_keys,
+        "steps": steps,
+        "tensors": w.entries,
+    }
+    os.makedirs(FIT_DIR, exist_ok=True)
+    with open(os.path.join(FIT_DIR, "tensors.bin"), "wb") as f:
+        for c in w.chunks:
+            f.write(c)
+    dump_json(manifest, os.path.join(FIT_DIR, "manifest.json"))
+    print(f"  losses: first {losses[0]:.6f}, step 100 {losses[99]:.6f}, last {losses[-1]:.6f}")
+    print(f"wrote {FIT_DIR} ({8 * w.offset} bytes, {len(w.entries)} tensors)")
+
+
+# --------------------------------------------------------------------------
 # Full ResNet-50 summary
 # --------------------------------------------------------------------------
 
@@ -617,13 +795,19 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fixtures", action="store_true", help="export tiny-model fixtures only")
     ap.add_argument("--summary", action="store_true", help="export ResNet-50 summary only")
+    ap.add_argument("--init", action="store_true", help="export glorot_uniform(seed) values only")
+    ap.add_argument("--fit", action="store_true", help="export the 200-step tiny training only")
     args = ap.parse_args(argv)
-    both = not args.fixtures and not args.summary
+    both = not (args.fixtures or args.summary or args.init or args.fit)
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, numpy {np.__version__}")
     if args.fixtures or both:
         export_tiny()
     if args.summary or both:
         export_summary()
+    if args.init or both:
+        export_init()
+    if args.fit or both:
+        export_fit()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import CBLAS
 import Glibc
 #endif
 
-public protocol NetScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable where Self.RawSignificand: FixedWidthInteger {
+public protocol NetScalar: KerasUniformScalar, SIMDScalar, Codable, Sendable where Self.RawSignificand: FixedWidthInteger {
     /// Row-major C ← α·op(A)·op(B) + β·C.
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      alpha: Self, a: UnsafePointer<Self>, lda: Int,

@@ -52,6 +52,19 @@ public struct Hyperparameters: Sendable, Equatable {
     }
 }
 
+/// How a new run's weights start. `default`: glorot-uniform kernels drawn from the run's `--seed`,
+/// every kernel independently. `keras`: the course notebook's initial weights bit for bit —
+/// every kernel `glorot_uniform(seed=0)` as Keras 3 on TensorFlow draws it (stateless Philox, so
+/// kernels of equal shape are equal; `KerasInit`), whatever the run's seed, which then only
+/// shuffles. Both use Keras' zeros and ones for biases and batch norm.
+public enum WeightInitialization: String, Sendable, CaseIterable {
+    case `default`
+    case keras
+
+    /// The hyperparameter that records it.
+    public static let key = "init"
+}
+
 /// A training, evaluation or prediction failure, in one line that says what is wrong and where.
 /// Most are bad input (a value, file or run that does not fit; exit status 2); `isRuntimeFailure`
 /// marks a failure while working, such as a locked or full database (exit status 1).

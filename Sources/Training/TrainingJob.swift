@@ -57,6 +57,8 @@ public struct TrainRequest {
     public var validationSplit: Double?
     /// Seconds to wait for another process's lock on the database.
     public var busyTimeout: Double = 5
+    /// How a new run's weights start (`--init`); a resumed run keeps its recorded one.
+    public var initialization: WeightInitialization = .default
 
     public init() {}
 }
@@ -230,6 +232,15 @@ public enum TrainingJob {
         r.model = record.model
         r.checkpointEvery = h["checkpoint_every"].flatMap(Int.init).map { max(1, $0) } ?? 1
         r.keepCheckpoint = r.keepCheckpoint || h["keep_checkpoint"] == "true"
+        // Runs recorded before --init existed started from the default initialization.
+        if let text = h[WeightInitialization.key] {
+            guard let initialization = WeightInitialization(rawValue: text) else {
+                throw TrainingError("run \(id) records an unknown init '\(text)' (this build knows \(WeightInitialization.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            r.initialization = initialization
+        } else {
+            r.initialization = .default
+        }
         return try train(type, request: r, data: data, store: store, threads: threads, resuming: record)
     }
 
@@ -239,6 +250,8 @@ public enum TrainingJob {
         let hp = request.hyperparameters
         let s0 = monotonicSeconds()
         let model = M(seed: hp.seed, threads: threads)
+        // The notebook's weights; a resumed run needs them too when it died before its first checkpoint.
+        if request.initialization == .keras { model.initializeKerasParameters() }
         // Fine-tuning: the parent's weights and BN statistics over the fresh initialization, Adam from
         // zero (as a new Keras optimizer would). A resumed child reloads them in case it died before its
         // first checkpoint; a checkpoint, when there is one, then overrides them.
@@ -271,6 +284,7 @@ public enum TrainingJob {
             ]
             hyper.merge(data.recordEntries) { a, _ in a }
             hyper.merge(inherited) { a, _ in a }
+            if parent == nil { hyper[WeightInitialization.key] = request.initialization.rawValue }
             let config = RunConfig(
                 label: request.label, model: M.registryName, modelHash: M.descriptionSHA256,
                 datasetPath: data.source.recordedPath, datasetSHA256: data.datasetSHA256,

@@ -79,6 +79,16 @@ struct ModelName: ExpressibleByArgument {
     var defaultValueDescription: String { name }
 }
 
+extension WeightInitialization: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let kind = WeightInitialization(rawValue: argument) else {
+            ArgumentValueFailure.refuse("'\(argument)' is not one of \(WeightInitialization.allCases.map(\.rawValue).joined(separator: ", "))")
+            return nil
+        }
+        self = kind
+    }
+}
+
 extension Interpolation: ExpressibleByArgument {
     public init?(argument: String) {
         guard let method = Interpolation(rawValue: argument) else {

@@ -122,6 +122,8 @@ struct Train: ParsableCommand {
     var initFrom: String?
     @Option(help: ArgumentHelp("With --init-from: which of its weights, final, best or checkpoint (default: final, else best).", valueName: "kind"))
     var snapshot: SnapshotKind?
+    @Option(name: .customLong("init"), help: ArgumentHelp("Initial weights: default (glorot-uniform from --seed, every kernel drawn independently) or keras (the course notebook's glorot_uniform(seed=0) as Keras 3 draws it, bit for bit: kernels of equal shape are equal, and --seed only shuffles). Recorded; a resumed run keeps it.", valueName: "kind"))
+    var initialization: WeightInitialization?
     @Flag(help: "Keep the resume checkpoint when the run completes (283 MB for ResNet-50), so that --resume RUN --epochs N can extend it exactly later.")
     var keepCheckpoint = false
 
@@ -159,6 +161,7 @@ struct Train: ParsableCommand {
                 ("--label", label != nil), ("--checkpoint-every", checkpointEvery != nil), ("--init-from", initFrom != nil),
                 ("--snapshot", snapshot != nil),
                 ("--validation-split", validationSplit != nil), ("--interpolation", interpolation != nil),
+                ("--init", initialization != nil),
             ]
             if let conflict = given.first(where: { $0.1 }) {
                 throw CLIError("\(conflict.0) cannot be combined with --resume: a resumed run keeps its own settings")
@@ -167,6 +170,9 @@ struct Train: ParsableCommand {
         } else {
             if snapshot != nil && initFrom == nil { throw CLIError("--snapshot only applies with --init-from RUN") }
             if let initFrom { try RunSelector.checkSingle(initFrom) }
+            if let initialization, initFrom != nil {
+                throw CLIError("--init \(initialization.rawValue) cannot be combined with --init-from: the run starts from that run's weights")
+            }
             let sources = [data != nil, dataFile != nil, synthetic].filter { $0 }.count
             guard sources <= 1 else { throw CLIError("use only one of --data, --data-file and --synthetic") }
             if split != nil && dataFile == nil { throw CLIError("--split only applies to --data-file") }
@@ -249,6 +255,7 @@ struct Train: ParsableCommand {
         r.hyperparameters = hp
         if let checkpointEvery { r.checkpointEvery = checkpointEvery.value }
         r.initWeights = snapshot
+        r.initialization = initialization ?? .default
         r.label = label
         r.keepCheckpoint = keepCheckpoint
         if let data, isPhotoFolder {

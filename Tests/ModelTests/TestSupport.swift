@@ -31,15 +31,19 @@ func relativeError<T: BinaryFloatingPoint>(_ a: UnsafePointer<T>, _ b: [Double],
     return (diff.squareRoot() / max(norm.squareRoot(), 1e-300), diff.squareRoot(), norm.squareRoot())
 }
 
-/// The Keras reference dump written by Scripts/export_keras_fixtures.py.
+/// A Keras reference dump written by Scripts/export_keras_fixtures.py (`keras-tiny`: one step;
+/// `keras-tiny-fit`: 200 steps).
 struct KerasFixture {
     struct Entry: Decodable { var name: String; var shape: [Int]; var offset: Int; var count: Int }
     struct Manifest: Decodable { var tensors: [Entry]; var batch: Int; var learning_rate: Double; var keras: String }
     let manifest: Manifest
     let values: [Double]
 
-    init() throws {
-        let dir = try XCTUnwrap(Bundle.module.url(forResource: "keras-tiny", withExtension: nil, subdirectory: "Fixtures"))
+    let directory: URL
+
+    init(_ name: String = "keras-tiny") throws {
+        let dir = try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"))
+        directory = dir
         manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: dir.appendingPathComponent("manifest.json")))
         let data = try Data(contentsOf: dir.appendingPathComponent("tensors.bin"))
         values = data.withUnsafeBytes { raw in
