@@ -3141,6 +3141,68 @@ public final class ResNet50ImagenetInference: InferenceModel, @unchecked Sendabl
     @usableFromInline let base: UnsafeMutableRawPointer
     /// Kernel threads; may be shared with a training model (the two never run at once).
     public let pool: ThreadPool
+    /// When set, `forward` charges each step's wall time to it (`profiledSteps` order).
+    public var profiler: StepProfiler?
+
+    /// Kernel steps of `forward` in profiler order, with their FLOPs per sample.
+    public static let profiledSteps: [ProfiledStep] = [
+        ProfiledStep(layer: "zero_padding+conv1+bn1+activation", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 240_041_984),
+        ProfiledStep(layer: "max_pooling2d", kerasClass: "MaxPooling2D", phase: .forward, flopsPerSample: 1_742_400),
+        ProfiledStep(layer: "res2a_branch2a+bn2a_branch2a+activation_1", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 25_748_800),
+        ProfiledStep(layer: "res2a_branch2b+bn2a_branch2b+activation_2", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 223_995_200),
+        ProfiledStep(layer: "res2a_branch2c+bn2a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_220_800),
+        ProfiledStep(layer: "res2a_branch1+bn2a_branch1+add+activation_3", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_769_600),
+        ProfiledStep(layer: "res2b_branch2a+bn2b_branch2a+activation_4", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 100_091_200),
+        ProfiledStep(layer: "res2b_branch2b+bn2b_branch2b+activation_5", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 223_995_200),
+        ProfiledStep(layer: "res2b_branch2c+bn2b_branch2c+add_1+activation_6", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_769_600),
+        ProfiledStep(layer: "res2c_branch2a+bn2c_branch2a+activation_7", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 100_091_200),
+        ProfiledStep(layer: "res2c_branch2b+bn2c_branch2b+activation_8", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 223_995_200),
+        ProfiledStep(layer: "res2c_branch2c+bn2c_branch2c+add_2+activation_9", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_769_600),
+        ProfiledStep(layer: "res3a_branch2a+bn3a_branch2a+activation_10", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 51_881_984),
+        ProfiledStep(layer: "res3a_branch2b+bn3a_branch2b+activation_11", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_712_768),
+        ProfiledStep(layer: "res3a_branch2c+bn3a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 104_366_080),
+        ProfiledStep(layer: "res3a_branch1+bn3a_branch1+add_3+activation_12", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 207_929_344),
+        ProfiledStep(layer: "res3b_branch2a+bn3b_branch2a+activation_13", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_262_208),
+        ProfiledStep(layer: "res3b_branch2b+bn3b_branch2b+activation_14", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_712_768),
+        ProfiledStep(layer: "res3b_branch2c+bn3b_branch2c+add_4+activation_15", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 105_168_896),
+        ProfiledStep(layer: "res3c_branch2a+bn3c_branch2a+activation_16", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_262_208),
+        ProfiledStep(layer: "res3c_branch2b+bn3c_branch2b+activation_17", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_712_768),
+        ProfiledStep(layer: "res3c_branch2c+bn3c_branch2c+add_5+activation_18", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 105_168_896),
+        ProfiledStep(layer: "res3d_branch2a+bn3d_branch2a+activation_19", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_262_208),
+        ProfiledStep(layer: "res3d_branch2b+bn3d_branch2b+activation_20", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_712_768),
+        ProfiledStep(layer: "res3d_branch2c+bn3d_branch2c+add_6+activation_21", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 105_168_896),
+        ProfiledStep(layer: "res4a_branch2a+bn4a_branch2a+activation_22", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 51_631_104),
+        ProfiledStep(layer: "res4a_branch2b+bn4a_branch2b+activation_23", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_461_888),
+        ProfiledStep(layer: "res4a_branch2c+bn4a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_563_264),
+        ProfiledStep(layer: "res4a_branch1+bn4a_branch1+add_7+activation_24", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 206_725_120),
+        ProfiledStep(layer: "res4b_branch2a+bn4b_branch2a+activation_25", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_011_328),
+        ProfiledStep(layer: "res4b_branch2b+bn4b_branch2b+activation_26", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_461_888),
+        ProfiledStep(layer: "res4b_branch2c+bn4b_branch2c+add_8+activation_27", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_964_672),
+        ProfiledStep(layer: "res4c_branch2a+bn4c_branch2a+activation_28", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_011_328),
+        ProfiledStep(layer: "res4c_branch2b+bn4c_branch2b+activation_29", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_461_888),
+        ProfiledStep(layer: "res4c_branch2c+bn4c_branch2c+add_9+activation_30", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_964_672),
+        ProfiledStep(layer: "res4d_branch2a+bn4d_branch2a+activation_31", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_011_328),
+        ProfiledStep(layer: "res4d_branch2b+bn4d_branch2b+activation_32", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_461_888),
+        ProfiledStep(layer: "res4d_branch2c+bn4d_branch2c+add_10+activation_33", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_964_672),
+        ProfiledStep(layer: "res4e_branch2a+bn4e_branch2a+activation_34", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_011_328),
+        ProfiledStep(layer: "res4e_branch2b+bn4e_branch2b+activation_35", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_461_888),
+        ProfiledStep(layer: "res4e_branch2c+bn4e_branch2c+add_11+activation_36", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_964_672),
+        ProfiledStep(layer: "res4f_branch2a+bn4f_branch2a+activation_37", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_011_328),
+        ProfiledStep(layer: "res4f_branch2b+bn4f_branch2b+activation_38", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_461_888),
+        ProfiledStep(layer: "res4f_branch2c+bn4f_branch2c+add_12+activation_39", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_964_672),
+        ProfiledStep(layer: "res5a_branch2a+bn5a_branch2a+activation_40", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 51_505_664),
+        ProfiledStep(layer: "res5a_branch2b+bn5a_branch2b+activation_41", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_336_448),
+        ProfiledStep(layer: "res5a_branch2c+bn5a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_161_856),
+        ProfiledStep(layer: "res5a_branch1+bn5a_branch1+add_13+activation_42", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 206_123_008),
+        ProfiledStep(layer: "res5b_branch2a+bn5b_branch2a+activation_43", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_885_888),
+        ProfiledStep(layer: "res5b_branch2b+bn5b_branch2b+activation_44", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_336_448),
+        ProfiledStep(layer: "res5b_branch2c+bn5b_branch2c+add_14+activation_45", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_362_560),
+        ProfiledStep(layer: "res5c_branch2a+bn5c_branch2a+activation_46", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 102_885_888),
+        ProfiledStep(layer: "res5c_branch2b+bn5c_branch2b+activation_47", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 231_336_448),
+        ProfiledStep(layer: "res5c_branch2c+bn5c_branch2c+add_15+activation_48", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 103_362_560),
+        ProfiledStep(layer: "avg_pooling", kerasClass: "AveragePooling2D", phase: .forward, flopsPerSample: 73_728),
+        ProfiledStep(layer: "softmax", kerasClass: "Dense", phase: .forward, flopsPerSample: 36_864_000),
+    ]
 
     public init(pool: ThreadPool) {
         arena = Arena(byteCount: Self.arenaBytes)
@@ -3645,171 +3707,228 @@ public final class ResNet50ImagenetInference: InferenceModel, @unchecked Sendabl
 
     public func forward(count n: Int) {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
+        profiler?.start()
         // zero_padding + conv1 + bn1 + activation: input → [n, 112, 112, 64], 7×7/2 pad 3,3 (im2col + GEMM)
         conv2DInference(x: input, weights: p_conv1_kernel, bias: p_bn1_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 224, inW: 224, inC: 3, outH: 112, outW: 112, outC: 64, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 3, padLeft: 3), workspace: workspace, pool: pool)
+        profiler?.mark(0)
         // max_pooling2d: slot0 → [n, 55, 55, 64]
         maxPool(slot0, slot1, count: n, PoolGeometry(inH: 112, inW: 112, channels: 64, outH: 55, outW: 55, poolH: 3, poolW: 3, strideH: 2, strideW: 2), pool: pool)
+        profiler?.mark(1)
         // res2a_branch2a + bn2a_branch2a + activation_1: slot1 → [n, 55, 55, 64], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res2a_branch2a_kernel, bias: p_bn2a_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(2)
         // res2a_branch2b + bn2a_branch2b + activation_2: slot0 → [n, 55, 55, 64], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res2a_branch2b_kernel, bias: p_bn2a_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(3)
         // res2a_branch2c + bn2a_branch2c: slot2 → [n, 55, 55, 256], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res2a_branch2c_kernel, bias: p_bn2a_branch2c_beta, residual: nil, relu: false,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(4)
         // res2a_branch1 + bn2a_branch1 + add + activation_3: slot1 + slot0 → [n, 55, 55, 256], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res2a_branch1_kernel, bias: p_bn2a_branch1_beta, residual: slot0, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(5)
         // res2b_branch2a + bn2b_branch2a + activation_4: slot2 → [n, 55, 55, 64], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res2b_branch2a_kernel, bias: p_bn2b_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 55, inW: 55, inC: 256, outH: 55, outW: 55, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(6)
         // res2b_branch2b + bn2b_branch2b + activation_5: slot0 → [n, 55, 55, 64], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res2b_branch2b_kernel, bias: p_bn2b_branch2b_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(7)
         // res2b_branch2c + bn2b_branch2c + add_1 + activation_6: slot1 + slot2 → [n, 55, 55, 256], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res2b_branch2c_kernel, bias: p_bn2b_branch2c_beta, residual: slot2, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(8)
         // res2c_branch2a + bn2c_branch2a + activation_7: slot0 → [n, 55, 55, 64], 1×1/1 (GEMM)
         conv2DInference(x: slot0, weights: p_res2c_branch2a_kernel, bias: p_bn2c_branch2a_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 55, inW: 55, inC: 256, outH: 55, outW: 55, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(9)
         // res2c_branch2b + bn2c_branch2b + activation_8: slot1 → [n, 55, 55, 64], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot1, weights: p_res2c_branch2b_kernel, bias: p_bn2c_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(10)
         // res2c_branch2c + bn2c_branch2c + add_2 + activation_9: slot2 + slot0 → [n, 55, 55, 256], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res2c_branch2c_kernel, bias: p_bn2c_branch2c_beta, residual: slot0, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 55, inW: 55, inC: 64, outH: 55, outW: 55, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(11)
         // res3a_branch2a + bn3a_branch2a + activation_10: slot1 → [n, 28, 28, 128], 1×1/2 (im2col + GEMM)
         conv2DInference(x: slot1, weights: p_res3a_branch2a_kernel, bias: p_bn3a_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 55, inW: 55, inC: 256, outH: 28, outW: 28, outC: 128, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(12)
         // res3a_branch2b + bn3a_branch2b + activation_11: slot0 → [n, 28, 28, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res3a_branch2b_kernel, bias: p_bn3a_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(13)
         // res3a_branch2c + bn3a_branch2c: slot2 → [n, 28, 28, 512], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res3a_branch2c_kernel, bias: p_bn3a_branch2c_beta, residual: nil, relu: false,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(14)
         // res3a_branch1 + bn3a_branch1 + add_3 + activation_12: slot1 + slot0 → [n, 28, 28, 512], 1×1/2 (im2col + GEMM)
         conv2DInference(x: slot1, weights: p_res3a_branch1_kernel, bias: p_bn3a_branch1_beta, residual: slot0, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 55, inW: 55, inC: 256, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(15)
         // res3b_branch2a + bn3b_branch2a + activation_13: slot2 → [n, 28, 28, 128], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res3b_branch2a_kernel, bias: p_bn3b_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 28, outW: 28, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(16)
         // res3b_branch2b + bn3b_branch2b + activation_14: slot0 → [n, 28, 28, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res3b_branch2b_kernel, bias: p_bn3b_branch2b_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(17)
         // res3b_branch2c + bn3b_branch2c + add_4 + activation_15: slot1 + slot2 → [n, 28, 28, 512], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res3b_branch2c_kernel, bias: p_bn3b_branch2c_beta, residual: slot2, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(18)
         // res3c_branch2a + bn3c_branch2a + activation_16: slot0 → [n, 28, 28, 128], 1×1/1 (GEMM)
         conv2DInference(x: slot0, weights: p_res3c_branch2a_kernel, bias: p_bn3c_branch2a_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 28, outW: 28, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(19)
         // res3c_branch2b + bn3c_branch2b + activation_17: slot1 → [n, 28, 28, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot1, weights: p_res3c_branch2b_kernel, bias: p_bn3c_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(20)
         // res3c_branch2c + bn3c_branch2c + add_5 + activation_18: slot2 + slot0 → [n, 28, 28, 512], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res3c_branch2c_kernel, bias: p_bn3c_branch2c_beta, residual: slot0, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(21)
         // res3d_branch2a + bn3d_branch2a + activation_19: slot1 → [n, 28, 28, 128], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res3d_branch2a_kernel, bias: p_bn3d_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 28, outW: 28, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(22)
         // res3d_branch2b + bn3d_branch2b + activation_20: slot0 → [n, 28, 28, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res3d_branch2b_kernel, bias: p_bn3d_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(23)
         // res3d_branch2c + bn3d_branch2c + add_6 + activation_21: slot2 + slot1 → [n, 28, 28, 512], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res3d_branch2c_kernel, bias: p_bn3d_branch2c_beta, residual: slot1, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 28, inW: 28, inC: 128, outH: 28, outW: 28, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(24)
         // res4a_branch2a + bn4a_branch2a + activation_22: slot0 → [n, 14, 14, 256], 1×1/2 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res4a_branch2a_kernel, bias: p_bn4a_branch2a_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(25)
         // res4a_branch2b + bn4a_branch2b + activation_23: slot1 → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot1, weights: p_res4a_branch2b_kernel, bias: p_bn4a_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(26)
         // res4a_branch2c + bn4a_branch2c: slot2 → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res4a_branch2c_kernel, bias: p_bn4a_branch2c_beta, residual: nil, relu: false,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(27)
         // res4a_branch1 + bn4a_branch1 + add_7 + activation_24: slot0 + slot1 → [n, 14, 14, 1024], 1×1/2 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res4a_branch1_kernel, bias: p_bn4a_branch1_beta, residual: slot1, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 28, inW: 28, inC: 512, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(28)
         // res4b_branch2a + bn4b_branch2a + activation_25: slot2 → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res4b_branch2a_kernel, bias: p_bn4b_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(29)
         // res4b_branch2b + bn4b_branch2b + activation_26: slot0 → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res4b_branch2b_kernel, bias: p_bn4b_branch2b_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(30)
         // res4b_branch2c + bn4b_branch2c + add_8 + activation_27: slot1 + slot2 → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res4b_branch2c_kernel, bias: p_bn4b_branch2c_beta, residual: slot2, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(31)
         // res4c_branch2a + bn4c_branch2a + activation_28: slot0 → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DInference(x: slot0, weights: p_res4c_branch2a_kernel, bias: p_bn4c_branch2a_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(32)
         // res4c_branch2b + bn4c_branch2b + activation_29: slot1 → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot1, weights: p_res4c_branch2b_kernel, bias: p_bn4c_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(33)
         // res4c_branch2c + bn4c_branch2c + add_9 + activation_30: slot2 + slot0 → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res4c_branch2c_kernel, bias: p_bn4c_branch2c_beta, residual: slot0, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(34)
         // res4d_branch2a + bn4d_branch2a + activation_31: slot1 → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res4d_branch2a_kernel, bias: p_bn4d_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(35)
         // res4d_branch2b + bn4d_branch2b + activation_32: slot0 → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res4d_branch2b_kernel, bias: p_bn4d_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(36)
         // res4d_branch2c + bn4d_branch2c + add_10 + activation_33: slot2 + slot1 → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res4d_branch2c_kernel, bias: p_bn4d_branch2c_beta, residual: slot1, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(37)
         // res4e_branch2a + bn4e_branch2a + activation_34: slot0 → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DInference(x: slot0, weights: p_res4e_branch2a_kernel, bias: p_bn4e_branch2a_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(38)
         // res4e_branch2b + bn4e_branch2b + activation_35: slot1 → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot1, weights: p_res4e_branch2b_kernel, bias: p_bn4e_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(39)
         // res4e_branch2c + bn4e_branch2c + add_11 + activation_36: slot2 + slot0 → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res4e_branch2c_kernel, bias: p_bn4e_branch2c_beta, residual: slot0, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(40)
         // res4f_branch2a + bn4f_branch2a + activation_37: slot1 → [n, 14, 14, 256], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res4f_branch2a_kernel, bias: p_bn4f_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 14, outW: 14, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(41)
         // res4f_branch2b + bn4f_branch2b + activation_38: slot0 → [n, 14, 14, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res4f_branch2b_kernel, bias: p_bn4f_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(42)
         // res4f_branch2c + bn4f_branch2c + add_12 + activation_39: slot2 + slot1 → [n, 14, 14, 1024], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res4f_branch2c_kernel, bias: p_bn4f_branch2c_beta, residual: slot1, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 256, outH: 14, outW: 14, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(43)
         // res5a_branch2a + bn5a_branch2a + activation_40: slot0 → [n, 7, 7, 512], 1×1/2 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res5a_branch2a_kernel, bias: p_bn5a_branch2a_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 7, outW: 7, outC: 512, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(44)
         // res5a_branch2b + bn5a_branch2b + activation_41: slot1 → [n, 7, 7, 512], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot1, weights: p_res5a_branch2b_kernel, bias: p_bn5a_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(45)
         // res5a_branch2c + bn5a_branch2c: slot2 → [n, 7, 7, 2048], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res5a_branch2c_kernel, bias: p_bn5a_branch2c_beta, residual: nil, relu: false,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(46)
         // res5a_branch1 + bn5a_branch1 + add_13 + activation_42: slot0 + slot1 → [n, 7, 7, 2048], 1×1/2 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res5a_branch1_kernel, bias: p_bn5a_branch1_beta, residual: slot1, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 14, inW: 14, inC: 1024, outH: 7, outW: 7, outC: 2048, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(47)
         // res5b_branch2a + bn5b_branch2a + activation_43: slot2 → [n, 7, 7, 512], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res5b_branch2a_kernel, bias: p_bn5b_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 2048, outH: 7, outW: 7, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(48)
         // res5b_branch2b + bn5b_branch2b + activation_44: slot0 → [n, 7, 7, 512], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res5b_branch2b_kernel, bias: p_bn5b_branch2b_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(49)
         // res5b_branch2c + bn5b_branch2c + add_14 + activation_45: slot1 + slot2 → [n, 7, 7, 2048], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res5b_branch2c_kernel, bias: p_bn5b_branch2c_beta, residual: slot2, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(50)
         // res5c_branch2a + bn5c_branch2a + activation_46: slot0 → [n, 7, 7, 512], 1×1/1 (GEMM)
         conv2DInference(x: slot0, weights: p_res5c_branch2a_kernel, bias: p_bn5c_branch2a_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 2048, outH: 7, outW: 7, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(51)
         // res5c_branch2b + bn5c_branch2b + activation_47: slot1 → [n, 7, 7, 512], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot1, weights: p_res5c_branch2b_kernel, bias: p_bn5c_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(52)
         // res5c_branch2c + bn5c_branch2c + add_15 + activation_48: slot2 + slot0 → [n, 7, 7, 2048], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res5c_branch2c_kernel, bias: p_bn5c_branch2c_beta, residual: slot0, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 512, outH: 7, outW: 7, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(53)
         // avg_pooling: slot1 → [n, 3, 3, 2048]
         avgPool(slot1, slot0, count: n, PoolGeometry(inH: 7, inW: 7, channels: 2048, outH: 3, outW: 3, poolH: 2, poolW: 2, strideH: 2, strideW: 2), pool: pool)
+        profiler?.mark(54)
         // softmax: slot0 → [n, 1000]
         denseForward(x: slot0, weights: p_softmax_kernel, bias: p_softmax_bias, y: logits, count: n, inputs: 18432, outputs: 1000, pool: pool)
         softmax(logits, probabilities, count: n, classes: 1000)
+        profiler?.mark(55)
     }
 }

@@ -1064,6 +1064,30 @@ public final class TinyF32Inference: InferenceModel, @unchecked Sendable {
     @usableFromInline let base: UnsafeMutableRawPointer
     /// Kernel threads; may be shared with a training model (the two never run at once).
     public let pool: ThreadPool
+    /// When set, `forward` charges each step's wall time to it (`profiledSteps` order).
+    public var profiler: StepProfiler?
+
+    /// Kernel steps of `forward` in profiler order, with their FLOPs per sample.
+    public static let profiledSteps: [ProfiledStep] = [
+        ProfiledStep(layer: "zero_padding2d+conv1+bn_conv1+activation", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 153_088),
+        ProfiledStep(layer: "max_pooling2d", kerasClass: "MaxPooling2D", phase: .forward, flopsPerSample: 1568),
+        ProfiledStep(layer: "res2a_branch2a+bn2a_branch2a+activation_1", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 4116),
+        ProfiledStep(layer: "res2a_branch2b+bn2a_branch2b+activation_2", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 15_092),
+        ProfiledStep(layer: "res2a_branch2c+bn2a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 9408),
+        ProfiledStep(layer: "res2a_branch1+bn2a_branch1+add+activation_3", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 17_248),
+        ProfiledStep(layer: "res2b_branch2a+bn2b_branch2a+activation_4", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 7252),
+        ProfiledStep(layer: "res2b_branch2b+bn2b_branch2b+activation_5", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 7252),
+        ProfiledStep(layer: "res2b_branch2c+bn2b_branch2c+add_1+activation_6", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 10_976),
+        ProfiledStep(layer: "res3a_branch2a+bn3a_branch2a+activation_7", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 4736),
+        ProfiledStep(layer: "res3a_branch2b+bn3a_branch2b+activation_8", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 19_072),
+        ProfiledStep(layer: "res3a_branch2c+bn3a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 10_240),
+        ProfiledStep(layer: "res3a_branch1+bn3a_branch1+add_2+activation_9", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 19_456),
+        ProfiledStep(layer: "res3b_branch2a+bn3b_branch2a+activation_10", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 8832),
+        ProfiledStep(layer: "res3b_branch2b+bn3b_branch2b+activation_11", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 19_072),
+        ProfiledStep(layer: "res3b_branch2c+bn3b_branch2c+add_3+activation_12", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 11_264),
+        ProfiledStep(layer: "avg_pool", kerasClass: "AveragePooling2D", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "fc6", kerasClass: "Dense", phase: .forward, flopsPerSample: 1536),
+    ]
 
     public init(pool: ThreadPool) {
         arena = Arena(byteCount: Self.arenaBytes)
@@ -1226,58 +1250,77 @@ public final class TinyF32Inference: InferenceModel, @unchecked Sendable {
 
     public func forward(count n: Int) {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
+        profiler?.start()
         // zero_padding2d + conv1 + bn_conv1 + activation: input → [n, 8, 8, 8], 7×7/2 pad 3,3 (im2col + GEMM)
         conv2DInference(x: input, weights: p_conv1_kernel, bias: p_bn_conv1_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 16, inW: 16, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 3, padLeft: 3), workspace: workspace, pool: pool)
+        profiler?.mark(0)
         // max_pooling2d: slot0 → [n, 7, 7, 8]
         maxPool(slot0, slot1, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1), pool: pool)
+        profiler?.mark(1)
         // res2a_branch2a + bn2a_branch2a + activation_1: slot1 → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res2a_branch2a_kernel, bias: p_bn2a_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(2)
         // res2a_branch2b + bn2a_branch2b + activation_2: slot0 → [n, 7, 7, 4], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res2a_branch2b_kernel, bias: p_bn2a_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(3)
         // res2a_branch2c + bn2a_branch2c: slot2 → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res2a_branch2c_kernel, bias: p_bn2a_branch2c_beta, residual: nil, relu: false,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(4)
         // res2a_branch1 + bn2a_branch1 + add + activation_3: slot1 + slot0 → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res2a_branch1_kernel, bias: p_bn2a_branch1_beta, residual: slot0, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(5)
         // res2b_branch2a + bn2b_branch2a + activation_4: slot2 → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res2b_branch2a_kernel, bias: p_bn2b_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(6)
         // res2b_branch2b + bn2b_branch2b + activation_5: slot0 → [n, 7, 7, 4], 2×2/1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res2b_branch2b_kernel, bias: p_bn2b_branch2b_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(7)
         // res2b_branch2c + bn2b_branch2c + add_1 + activation_6: slot1 + slot2 → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res2b_branch2c_kernel, bias: p_bn2b_branch2c_beta, residual: slot2, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(8)
         // res3a_branch2a + bn3a_branch2a + activation_7: slot0 → [n, 4, 4, 8], 1×1/2 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res3a_branch2a_kernel, bias: p_bn3a_branch2a_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(9)
         // res3a_branch2b + bn3a_branch2b + activation_8: slot1 → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot1, weights: p_res3a_branch2b_kernel, bias: p_bn3a_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(10)
         // res3a_branch2c + bn3a_branch2c: slot2 → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res3a_branch2c_kernel, bias: p_bn3a_branch2c_beta, residual: nil, relu: false,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(11)
         // res3a_branch1 + bn3a_branch1 + add_2 + activation_9: slot0 + slot1 → [n, 4, 4, 32], 1×1/2 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res3a_branch1_kernel, bias: p_bn3a_branch1_beta, residual: slot1, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(12)
         // res3b_branch2a + bn3b_branch2a + activation_10: slot2 → [n, 4, 4, 8], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res3b_branch2a_kernel, bias: p_bn3b_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(13)
         // res3b_branch2b + bn3b_branch2b + activation_11: slot0 → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res3b_branch2b_kernel, bias: p_bn3b_branch2b_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(14)
         // res3b_branch2c + bn3b_branch2c + add_3 + activation_12: slot1 + slot2 → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res3b_branch2c_kernel, bias: p_bn3b_branch2c_beta, residual: slot2, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(15)
         // avg_pool: slot0 → [n, 2, 2, 32]
         avgPool(slot0, slot1, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), pool: pool)
+        profiler?.mark(16)
         // fc6: slot1 → [n, 6]
         denseForward(x: slot1, weights: p_fc6_kernel, bias: p_fc6_bias, y: logits, count: n, inputs: 128, outputs: 6, pool: pool)
         softmax(logits, probabilities, count: n, classes: 6)
+        profiler?.mark(17)
     }
 }
 
@@ -2338,6 +2381,30 @@ public final class TinyF64Inference: InferenceModel, @unchecked Sendable {
     @usableFromInline let base: UnsafeMutableRawPointer
     /// Kernel threads; may be shared with a training model (the two never run at once).
     public let pool: ThreadPool
+    /// When set, `forward` charges each step's wall time to it (`profiledSteps` order).
+    public var profiler: StepProfiler?
+
+    /// Kernel steps of `forward` in profiler order, with their FLOPs per sample.
+    public static let profiledSteps: [ProfiledStep] = [
+        ProfiledStep(layer: "zero_padding2d+conv1+bn_conv1+activation", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 153_088),
+        ProfiledStep(layer: "max_pooling2d", kerasClass: "MaxPooling2D", phase: .forward, flopsPerSample: 1568),
+        ProfiledStep(layer: "res2a_branch2a+bn2a_branch2a+activation_1", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 4116),
+        ProfiledStep(layer: "res2a_branch2b+bn2a_branch2b+activation_2", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 15_092),
+        ProfiledStep(layer: "res2a_branch2c+bn2a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 9408),
+        ProfiledStep(layer: "res2a_branch1+bn2a_branch1+add+activation_3", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 17_248),
+        ProfiledStep(layer: "res2b_branch2a+bn2b_branch2a+activation_4", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 7252),
+        ProfiledStep(layer: "res2b_branch2b+bn2b_branch2b+activation_5", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 7252),
+        ProfiledStep(layer: "res2b_branch2c+bn2b_branch2c+add_1+activation_6", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 10_976),
+        ProfiledStep(layer: "res3a_branch2a+bn3a_branch2a+activation_7", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 4736),
+        ProfiledStep(layer: "res3a_branch2b+bn3a_branch2b+activation_8", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 19_072),
+        ProfiledStep(layer: "res3a_branch2c+bn3a_branch2c", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 10_240),
+        ProfiledStep(layer: "res3a_branch1+bn3a_branch1+add_2+activation_9", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 19_456),
+        ProfiledStep(layer: "res3b_branch2a+bn3b_branch2a+activation_10", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 8832),
+        ProfiledStep(layer: "res3b_branch2b+bn3b_branch2b+activation_11", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 19_072),
+        ProfiledStep(layer: "res3b_branch2c+bn3b_branch2c+add_3+activation_12", kerasClass: "Conv2D", phase: .forward, flopsPerSample: 11_264),
+        ProfiledStep(layer: "avg_pool", kerasClass: "AveragePooling2D", phase: .forward, flopsPerSample: 512),
+        ProfiledStep(layer: "fc6", kerasClass: "Dense", phase: .forward, flopsPerSample: 1536),
+    ]
 
     public init(pool: ThreadPool) {
         arena = Arena(byteCount: Self.arenaBytes)
@@ -2500,57 +2567,76 @@ public final class TinyF64Inference: InferenceModel, @unchecked Sendable {
 
     public func forward(count n: Int) {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
+        profiler?.start()
         // zero_padding2d + conv1 + bn_conv1 + activation: input → [n, 8, 8, 8], 7×7/2 pad 3,3 (im2col + GEMM)
         conv2DInference(x: input, weights: p_conv1_kernel, bias: p_bn_conv1_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 16, inW: 16, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 3, padLeft: 3), workspace: workspace, pool: pool)
+        profiler?.mark(0)
         // max_pooling2d: slot0 → [n, 7, 7, 8]
         maxPool(slot0, slot1, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1), pool: pool)
+        profiler?.mark(1)
         // res2a_branch2a + bn2a_branch2a + activation_1: slot1 → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res2a_branch2a_kernel, bias: p_bn2a_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(2)
         // res2a_branch2b + bn2a_branch2b + activation_2: slot0 → [n, 7, 7, 4], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res2a_branch2b_kernel, bias: p_bn2a_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(3)
         // res2a_branch2c + bn2a_branch2c: slot2 → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res2a_branch2c_kernel, bias: p_bn2a_branch2c_beta, residual: nil, relu: false,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(4)
         // res2a_branch1 + bn2a_branch1 + add + activation_3: slot1 + slot0 → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res2a_branch1_kernel, bias: p_bn2a_branch1_beta, residual: slot0, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(5)
         // res2b_branch2a + bn2b_branch2a + activation_4: slot2 → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res2b_branch2a_kernel, bias: p_bn2b_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(6)
         // res2b_branch2b + bn2b_branch2b + activation_5: slot0 → [n, 7, 7, 4], 2×2/1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res2b_branch2b_kernel, bias: p_bn2b_branch2b_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(7)
         // res2b_branch2c + bn2b_branch2c + add_1 + activation_6: slot1 + slot2 → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res2b_branch2c_kernel, bias: p_bn2b_branch2c_beta, residual: slot2, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(8)
         // res3a_branch2a + bn3a_branch2a + activation_7: slot0 → [n, 4, 4, 8], 1×1/2 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res3a_branch2a_kernel, bias: p_bn3a_branch2a_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(9)
         // res3a_branch2b + bn3a_branch2b + activation_8: slot1 → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot1, weights: p_res3a_branch2b_kernel, bias: p_bn3a_branch2b_beta, residual: nil, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(10)
         // res3a_branch2c + bn3a_branch2c: slot2 → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res3a_branch2c_kernel, bias: p_bn3a_branch2c_beta, residual: nil, relu: false,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(11)
         // res3a_branch1 + bn3a_branch1 + add_2 + activation_9: slot0 + slot1 → [n, 4, 4, 32], 1×1/2 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res3a_branch1_kernel, bias: p_bn3a_branch1_beta, residual: slot1, relu: true,
                         y: slot2, count: n, geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(12)
         // res3b_branch2a + bn3b_branch2a + activation_10: slot2 → [n, 4, 4, 8], 1×1/1 (GEMM)
         conv2DInference(x: slot2, weights: p_res3b_branch2a_kernel, bias: p_bn3b_branch2a_beta, residual: nil, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(13)
         // res3b_branch2b + bn3b_branch2b + activation_11: slot0 → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DInference(x: slot0, weights: p_res3b_branch2b_kernel, bias: p_bn3b_branch2b_beta, residual: nil, relu: true,
                         y: slot1, count: n, geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
+        profiler?.mark(14)
         // res3b_branch2c + bn3b_branch2c + add_3 + activation_12: slot1 + slot2 → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DInference(x: slot1, weights: p_res3b_branch2c_kernel, bias: p_bn3b_branch2c_beta, residual: slot2, relu: true,
                         y: slot0, count: n, geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
+        profiler?.mark(15)
         // avg_pool: slot0 → [n, 2, 2, 32]
         avgPool(slot0, slot1, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), pool: pool)
+        profiler?.mark(16)
         // fc6: slot1 → [n, 6]
         denseForward(x: slot1, weights: p_fc6_kernel, bias: p_fc6_bias, y: logits, count: n, inputs: 128, outputs: 6, pool: pool)
         softmax(logits, probabilities, count: n, classes: 6)
+        profiler?.mark(17)
     }
 }

@@ -155,6 +155,10 @@ public protocol InferenceModel: AnyObject {
     var logits: UnsafeMutablePointer<Scalar> { get }
     var probabilities: UnsafeMutablePointer<Scalar> { get }
 
+    /// The fused steps of `forward` (profiler order) and the profiler they are charged to when set.
+    static var profiledSteps: [ProfiledStep] { get }
+    var profiler: StepProfiler? { get set }
+
     /// `fill` writes a training parameter block (the training type's `parameters` layout, all
     /// `parameterCount` values); then batch norm is folded in place. Allocates nothing.
     func loadParameters(_ fill: (UnsafeMutablePointer<Scalar>) throws -> Void) rethrows

@@ -435,6 +435,10 @@ public enum Emitter {
         line("    @usableFromInline let base: UnsafeMutableRawPointer")
         line("    /// Kernel threads; may be shared with a training model (the two never run at once).")
         line("    public let pool: ThreadPool")
+        line("    /// When set, `forward` charges each step's wall time to it (`profiledSteps` order).")
+        line("    public var profiler: StepProfiler?")
+        line()
+        emitInferenceProfiledSteps(inference, network: network, line: line)
         line()
         line("    public init(pool: ThreadPool) {")
         line("        arena = Arena(byteCount: Self.arenaBytes)")
@@ -471,7 +475,9 @@ public enum Emitter {
         line()
         line("    public func forward(count n: Int) {")
         line("        if n < 1 || n > \(network.capacity) { batchCountOutOfRange(n, capacity: \(network.capacity), model: Self.modelName) }")
-        for step in inference.steps {
+        line("        profiler?.start()")
+        for (k, step) in inference.steps.enumerated() {
+            defer { line("        profiler?.mark(\(k))") }
             let members = step.layers.map { layers[$0] }
             let head = step.layers.first { if case .zeroPad = layers[$0].kind { return false }; return true } ?? step.layers[0]
             let inputs = zip(step.inputs, step.inputs.indices).map { value, k in
@@ -517,6 +523,20 @@ public enum Emitter {
         line("    }")
         line("}")
         return s
+    }
+
+    /// The inference profile table: one entry per fused step, named after all the layers it runs
+    /// (`res2a_branch2c+bn2a_branch2c+add_1+activation_3`), with their forward FLOPs per sample.
+    static func emitInferenceProfiledSteps(_ inference: InferencePlan, network: Network, line: (String) -> Void) {
+        line("    /// Kernel steps of `forward` in profiler order, with their FLOPs per sample.")
+        line("    public static let profiledSteps: [ProfiledStep] = [")
+        for step in inference.steps {
+            let head = step.layers.first { if case .zeroPad = network.layers[$0].kind { return false }; return true } ?? step.layers[0]
+            let name = step.layers.map { network.layers[$0].name }.joined(separator: "+")
+            let flops = step.layers.reduce(0) { $0 + network.forwardFLOPs(of: $1) }
+            line("        ProfiledStep(layer: \"\(name)\", kerasClass: \"\(network.layers[head].kind.kerasClass)\", phase: .forward, flopsPerSample: \(literal(flops))),")
+        }
+        line("    ]")
     }
 
     static func padded(_ s: String, _ width: Int) -> String {

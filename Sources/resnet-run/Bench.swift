@@ -35,7 +35,8 @@ struct Bench: ParsableCommand {
     @Flag(help: """
         Also time every kernel step over the timed training steps and add a per-layer profile to the \
         JSON: forward and backward milliseconds per step, GFLOP/s and share of the step, slowest first \
-        (and a readable table of the top 15 on standard error).
+        (and a readable table of the top 15 on standard error); likewise the inference type's fused \
+        steps at the batch size and at batch 1 (inference_profile).
         """)
     var profile = false
 
@@ -135,6 +136,24 @@ struct Bench: ParsableCommand {
         let inferenceAllocations = Double(alloc_counter_allocations() - inferenceAllocationsBefore) / Double(inferenceBatches)
         let latencies = Self.latencies(max(inferenceBatches, 10)) { inference.forward(count: 1) }
 
+        var inferenceProfile: [String: Any]?
+        if profile {
+            // The inference type's fused steps, at the batch size and at batch 1.
+            let profiler = StepProfiler(steps: M.Inference.profiledSteps.count)
+            inference.profiler = profiler
+            var report: [String: Any] = [:]
+            for (key, count, calls) in [("batch", batch, inferenceBatches), ("batch1", 1, max(inferenceBatches, 10))] {
+                profiler.reset()
+                let t = Self.now()
+                for _ in 0..<calls { inference.forward(count: count) }
+                let wall = Self.now() - t
+                report[key] = Self.profileReport(M.Inference.profiledSteps, profiler, steps: calls, batch: count, wall: wall,
+                                                 title: "inference, batch \(count)")
+            }
+            inference.profiler = nil
+            inferenceProfile = report
+        }
+
         model.forward(count: batch, training: false)
         var difference = 0.0
         inference.forward(count: batch)
@@ -180,7 +199,8 @@ struct Bench: ParsableCommand {
             for _ in 0..<steps { trainStep() }
             let wall = Self.now() - t
             model.profiler = nil
-            profileReport = Self.profileReport(M.profiledSteps, profiler, steps: steps, batch: batch, wall: wall)
+            profileReport = Self.profileReport(M.profiledSteps, profiler, steps: steps, batch: batch, wall: wall,
+                                               title: "training step, batch \(batch)")
         }
 
         let trainFLOPs = Double(3 * M.forwardFLOPsPerSample * batch)
@@ -214,11 +234,16 @@ struct Bench: ParsableCommand {
             "peak_rss_bytes": Self.peakRSSBytes(),
             "arena_bytes": M.arenaBytes,
             "parameters": M.parameterCount,
-        ].merging(profileReport.map { ["profile": $0] } ?? [:]) { a, _ in a }.merging(cpu) { a, _ in a }
+        ].merging(profileReport.map { ["profile": $0] } ?? [:]) { a, _ in a }
+         .merging(inferenceProfile.map { ["inference_profile": $0] } ?? [:]) { a, _ in a }
+         .merging(cpu) { a, _ in a }
     }
 
     /// Per-layer rows (forward + backward of the same layer together), slowest first, and per-phase totals.
-    static func profileReport(_ table: [ProfiledStep], _ profiler: StepProfiler, steps: Int, batch: Int, wall: Double) -> [String: Any] {
+    /// Per-layer rows of a profile, slowest first, in the JSON and (top 15) on standard error under
+    /// `title`. `steps` is how many calls the profiler's seconds add up.
+    static func profileReport(_ table: [ProfiledStep], _ profiler: StepProfiler, steps: Int, batch: Int, wall: Double,
+                              title: String) -> [String: Any] {
         struct Row { var layer: String; var kerasClass: String; var forward = 0.0; var backward = 0.0; var flops = 0.0 }
         var rows: [String: Row] = [:]
         var order: [String] = []
@@ -234,27 +259,38 @@ struct Bench: ParsableCommand {
             rows[step.layer]!.flops += Double(step.flopsPerSample * batch)
         }
         let profiled = phases.values.reduce(0, +)
+        let training = phases["backward"] != nil
         let sorted = order.map { rows[$0]! }.sorted { $0.forward + $0.backward > $1.forward + $1.backward }
         let layers: [[String: Any]] = sorted.map { r in
             let total = r.forward + r.backward
-            return [
+            var row: [String: Any] = [
                 "layer": r.layer, "class": r.kerasClass,
-                "forward_ms": round(r.forward * 1000, 3), "backward_ms": round(r.backward * 1000, 3),
+                "forward_ms": round(r.forward * 1000, 3),
                 "gflops": total > 0 ? round(r.flops / total / 1e9, 1) : 0,
                 "share": round(total / profiled, 4),
             ]
+            if training { row["backward_ms"] = round(r.backward * 1000, 3) }
+            return row
         }
         func left(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
         func right(_ s: String, _ w: Int) -> String { s.count >= w ? s : String(repeating: " ", count: w - s.count) + s }
-        var text = left("layer", 22) + " " + left("class", 19) + right("fwd ms", 9) + right("bwd ms", 9) + right("GFLOP/s", 9) + right("share", 8) + "\n"
+        let width = max(22, layers.prefix(15).map { ($0["layer"] as! String).count }.max() ?? 0)
+        var text = "\(title):\n" + left("layer", width) + " " + left("class", 19) + right(training ? "fwd ms" : "ms", 9)
+            + (training ? right("bwd ms", 9) : "") + right("GFLOP/s", 9) + right("share", 8) + "\n"
         for row in layers.prefix(15) {
-            text += left(row["layer"] as! String, 22) + " " + left(row["class"] as! String, 19)
-                + right(String(format: "%.2f", row["forward_ms"] as! Double), 9) + right(String(format: "%.2f", row["backward_ms"] as! Double), 9)
+            text += left(row["layer"] as! String, width) + " " + left(row["class"] as! String, 19)
+                + right(String(format: "%.2f", row["forward_ms"] as! Double), 9)
+                + (training ? right(String(format: "%.2f", row["backward_ms"] as! Double), 9) : "")
                 + right(String(format: "%.1f", row["gflops"] as! Double), 9) + right(String(format: "%.1f%%", 100 * (row["share"] as! Double)), 8) + "\n"
         }
-        text += String(format: "profiled %.1f ms of a %.1f ms step: forward %.1f, loss %.2f, backward %.1f, adam %.1f\n",
-                       profiled * 1000, wall / Double(steps) * 1000, (phases["forward"] ?? 0) * 1000, (phases["loss"] ?? 0) * 1000,
-                       (phases["backward"] ?? 0) * 1000, (phases["optimizer"] ?? 0) * 1000)
+        if training {
+            text += String(format: "profiled %.1f ms of a %.1f ms step: forward %.1f, loss %.2f, backward %.1f, adam %.1f\n",
+                           profiled * 1000, wall / Double(steps) * 1000, (phases["forward"] ?? 0) * 1000, (phases["loss"] ?? 0) * 1000,
+                           (phases["backward"] ?? 0) * 1000, (phases["optimizer"] ?? 0) * 1000)
+        } else {
+            text += String(format: "profiled %.2f ms of a %.2f ms forward over %d steps\n", profiled * 1000, wall / Double(steps) * 1000,
+                           table.count)
+        }
         FileHandle.standardError.write(Data(text.utf8))
         return [
             "layers": layers,

@@ -28,3 +28,38 @@ final class BenchCLITests: XCTestCase {
         XCTAssertEqual(warned, BLASRuntime.cpuHasAVX512, stderr)
     }
 }
+
+extension BenchCLITests {
+    /// `bench --profile`: the training profile covers every step of the table, the inference profile
+    /// every fused step at the batch size and at batch 1, each with shares that add up to one.
+    func testProfileCoversTrainingAndInference() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bench-profile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try runCLI(["bench", "--model", "tiny", "--steps", "2", "--inference-batches", "2", "--skip-gemm", "--profile"],
+                                in: dir)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        func check(_ profile: [String: Any]?, rows expected: Int, backward: Bool, _ what: String) throws {
+            let layers = try XCTUnwrap(profile?["layers"] as? [[String: Any]], what)
+            XCTAssertEqual(layers.count, expected, what)
+            let shares = layers.compactMap { $0["share"] as? Double }
+            XCTAssertEqual(shares.count, layers.count, what)
+            XCTAssertEqual(shares.reduce(0, +), 1, accuracy: 0.01, what)
+            XCTAssertEqual(shares, shares.sorted(by: >), "\(what): slowest first")
+            XCTAssertEqual(layers.allSatisfy { $0["backward_ms"] != nil }, backward, what)
+        }
+        // Training rows are layers (plus the loss and Adam); tiny has 53 layers with a kernel step.
+        let training = json["profile"] as? [String: Any]
+        XCTAssertGreaterThan((training?["layers"] as? [[String: Any]])?.count ?? 0, 20)
+        try check(training, rows: (training?["layers"] as? [[String: Any]])?.count ?? -1, backward: true, "training")
+        let inference = try XCTUnwrap(json["inference_profile"] as? [String: Any])
+        for key in ["batch", "batch1"] {
+            try check(inference[key] as? [String: Any], rows: 18, backward: false, "inference \(key)")
+        }
+        let names = ((inference["batch"] as? [String: Any])?["layers"] as? [[String: Any]])?.compactMap { $0["layer"] as? String } ?? []
+        XCTAssertTrue(names.contains("res2a_branch1+bn2a_branch1+add+activation_3"), "fused steps are named after their layers: \(names)")
+        XCTAssertTrue(result.stderr.contains("inference, batch 1:"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("training step, batch 8:"), result.stderr)
+    }
+}
