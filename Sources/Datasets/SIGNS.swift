@@ -66,7 +66,7 @@ public enum SIGNS {
                  classes: classes, model: model, hashing: true)
     }
 
-    /// `hashing: false` skips the sha256 (tests time the decoding alone: the hash dominates in
+    /// `hashing: false` skips the sha256 (for tests: the hash dominates their time in
     /// unoptimised debug builds).
     static func load(file: String, split: String, height: Int, width: Int, channels: Int,
                      classes: Int, model: String, hashing: Bool) throws -> ImageDataset {
