@@ -214,7 +214,12 @@ struct Train: ParsableCommand {
     var isPhotoFolder: Bool { data.map(ImageFolder.looksLikeImageFolder) ?? false }
 
     func run() throws {
-        guard Communicator.launchedByMPI(ProcessInfo.processInfo.environment) else { return try runOne(nil) }
+        guard Communicator.launchedByMPI(ProcessInfo.processInfo.environment) else {
+            for (option, given) in [("--sync-bn", syncBn), ("--bucket-mb", bucketMb != nil)] where given {
+                throw CLIError("\(option) applies to data-parallel training; start resnet-run under mpirun (mpirun -np N resnet-run train …)")
+            }
+            return try runOne(nil)
+        }
         // Under mpirun: MPI is initialized here, and finalized on every path where all ranks stop
         // together (completed, interrupted, bad input); a failure exits at once and mpirun ends the job.
         let comm: Communicator

@@ -5,6 +5,7 @@
 /// nothing is recorded. Skipped, saying why, where `mpirun` is not installed.
 import Foundation
 import RunStore
+@testable import Training
 import XCTest
 
 final class MPITests: XCTestCase {
@@ -45,6 +46,36 @@ final class MPITests: XCTestCase {
     func readDoubles(_ url: URL) throws -> [Double] {
         let data = try Data(contentsOf: url)
         return data.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+    }
+
+    /// The slices of a global batch: contiguous, in rank order, as even as possible, together the
+    /// whole batch; empty only when the batch is smaller than the world.
+    func testSlicesPartitionTheGlobalBatch() {
+        for size in 1...5 {
+            for batch in 0...13 {
+                var next = 0
+                for rank in 0..<size {
+                    let (start, count) = sliceOf(batch: batch, rank: rank, size: size)
+                    XCTAssertEqual(start, next, "batch \(batch), rank \(rank) of \(size)")
+                    XCTAssertTrue(count == batch / size || count == batch / size + 1)
+                    next += count
+                }
+                XCTAssertEqual(next, batch)
+            }
+        }
+        XCTAssertEqual(sliceOf(batch: 1, rank: 1, size: 2).count, 0)
+        XCTAssertEqual(sliceOf(batch: 5, rank: 0, size: 2).count, 3)
+    }
+
+    func testMPIOptionsOutsideMpirunAreOneLine() throws {
+        let dir = try makeTemporaryDirectory(self)
+        for option in [["--sync-bn"], ["--bucket-mb", "10"]] {
+            let result = try runCLI(tinyArguments(dir) + option, in: dir)
+            XCTAssertEqual(result.status, 2, result.stderr)
+            XCTAssertEqual(result.stderrLines.count, 1, result.stderr)
+            XCTAssertTrue(result.stderr.contains(option[0]) && result.stderr.contains("mpirun"), result.stderr)
+        }
+        XCTAssertEqual(try storedRuns(dir.appendingPathComponent("e.db")).count, 0)
     }
 
     func testTwoRanksKeepBitwiseIdenticalWeights() throws {
