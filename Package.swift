@@ -40,6 +40,10 @@ let package = Package(
         // Photos (Debian: libjpeg62-turbo-dev, libpng-dev), decoded by a small C target.
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
+        // Open MPI (Debian: libopenmpi-dev) for data-parallel training; always linked, initialized
+        // only when the process was started by mpirun.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi"),
+        .target(name: "Distributed", dependencies: ["CMPI"]),
         .target(name: "CImageDecode", dependencies: ["CJPEG", "CPNG"]),
         .target(name: "AllocCounter"),
         .target(name: "Digest"),
@@ -67,14 +71,14 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["CHDF5", "Digest", "CImageDecode"]),
         .target(name: "KerasFiles", dependencies: ["Datasets", "Kernels", "NetSpec"]),
         .target(name: "RunStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), "Digest"]),
-        .target(name: "Training", dependencies: ["Models", "Kernels", "Datasets", "RunStore", "NetSpec", "KerasFiles", "TerminalText"],
+        .target(name: "Training", dependencies: ["Models", "Kernels", "Datasets", "RunStore", "NetSpec", "KerasFiles", "TerminalText", "Distributed", "CMPI"],
                 swiftSettings: numericSettings),
         // The command-line convention both CLIs share: run selectors, errors and exit statuses, option types.
         .target(name: "CLISupport", dependencies: [
             "RunStore", "TerminalText", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "resnet-run", dependencies: [
-            "Training", "Models", "NetSpec", "AllocCounter", "KerasFiles", "CLISupport", "TerminalText",
+            "Training", "Models", "NetSpec", "AllocCounter", "KerasFiles", "CLISupport", "TerminalText", "Distributed", "CMPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "resnet-runs", dependencies: [

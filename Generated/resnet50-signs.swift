@@ -679,6 +679,8 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
     public let pool: ThreadPool
     /// Per-step timing for `bench --profile`; nil (one branch per step) otherwise.
     public var profiler: StepProfiler?
+    /// Data-parallel training (gradient buckets, loss scale, synchronized batch norm); nil in one process.
+    public var dataParallel: DataParallelHooks?
 
     /// Kernel steps in profiler order (forward, loss, backward, optimizer) with their FLOPs per sample.
     public static let profiledSteps: [ProfiledStep] = [
@@ -1749,6 +1751,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
     public func forward(count n: Int, training: Bool) {
         if n < 1 || n > 32 { batchCountOutOfRange(n, capacity: 32, model: Self.modelName) }
         profiler?.start()
+        let bnSync = training ? dataParallel?.batchNormSync : nil
         // zero_padding2d (ZeroPadding2D): input_layer [n, 64, 64, 3] → [n, 70, 70, 3]
         zeroPad(input, a_zero_padding2d, count: n, PadGeometry(height: 64, width: 64, channels: 3, top: 3, bottom: 3, left: 3, right: 3), pool: pool)
         profiler?.mark(0)
@@ -1759,7 +1762,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn_conv1 (BatchNormalization + fused ReLU): conv1 [n, 32, 32, 64] → [n, 32, 32, 64]
         if training {
             batchNormTraining(x: a_conv1, y: a_bn_conv1, gamma: p_bn_conv1_gamma, beta: p_bn_conv1_beta, movingMean: p_bn_conv1_moving_mean, movingVariance: p_bn_conv1_moving_variance,
-                              savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, rows: n * 1024, channels: 64, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, rows: n * 1024, channels: 64, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_conv1, y: a_bn_conv1, gamma: p_bn_conv1_gamma, beta: p_bn_conv1_beta, movingMean: p_bn_conv1_moving_mean, movingVariance: p_bn_conv1_moving_variance,
                                rows: n * 1024, channels: 64, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -1775,7 +1778,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 15, 15, 64] → [n, 15, 15, 64]
         if training {
             batchNormTraining(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
-                              savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, rows: n * 225, channels: 64, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, rows: n * 225, channels: 64, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
                                rows: n * 225, channels: 64, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -1788,7 +1791,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 15, 15, 64] → [n, 15, 15, 64]
         if training {
             batchNormTraining(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
-                              savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, rows: n * 225, channels: 64, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, rows: n * 225, channels: 64, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
                                rows: n * 225, channels: 64, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -1801,7 +1804,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 15, 15, 256] → [n, 15, 15, 256]
         if training {
             batchNormTraining(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
-                              savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, rows: n * 225, channels: 256, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, rows: n * 225, channels: 256, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
                                rows: n * 225, channels: 256, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -1814,7 +1817,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 15, 15, 256] → [n, 15, 15, 256]
         if training {
             batchNormTraining(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
-                              savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, rows: n * 225, channels: 256, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, rows: n * 225, channels: 256, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
                                rows: n * 225, channels: 256, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -1830,7 +1833,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 15, 15, 64] → [n, 15, 15, 64]
         if training {
             batchNormTraining(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
-                              savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, rows: n * 225, channels: 64, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, rows: n * 225, channels: 64, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
                                rows: n * 225, channels: 64, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -1843,7 +1846,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 15, 15, 64] → [n, 15, 15, 64]
         if training {
             batchNormTraining(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
-                              savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, rows: n * 225, channels: 64, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, rows: n * 225, channels: 64, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
                                rows: n * 225, channels: 64, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -1856,7 +1859,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 15, 15, 256] → [n, 15, 15, 256]
         if training {
             batchNormTraining(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
-                              savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, rows: n * 225, channels: 256, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, rows: n * 225, channels: 256, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
                                rows: n * 225, channels: 256, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -1872,7 +1875,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn2c_branch2a (BatchNormalization + fused ReLU): res2c_branch2a [n, 15, 15, 64] → [n, 15, 15, 64]
         if training {
             batchNormTraining(x: a_res2c_branch2a, y: a_bn2c_branch2a, gamma: p_bn2c_branch2a_gamma, beta: p_bn2c_branch2a_beta, movingMean: p_bn2c_branch2a_moving_mean, movingVariance: p_bn2c_branch2a_moving_variance,
-                              savedMean: bnMean_bn2c_branch2a, savedInvStd: bnInvStd_bn2c_branch2a, rows: n * 225, channels: 64, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2c_branch2a, savedInvStd: bnInvStd_bn2c_branch2a, rows: n * 225, channels: 64, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2c_branch2a, y: a_bn2c_branch2a, gamma: p_bn2c_branch2a_gamma, beta: p_bn2c_branch2a_beta, movingMean: p_bn2c_branch2a_moving_mean, movingVariance: p_bn2c_branch2a_moving_variance,
                                rows: n * 225, channels: 64, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -1885,7 +1888,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn2c_branch2b (BatchNormalization + fused ReLU): res2c_branch2b [n, 15, 15, 64] → [n, 15, 15, 64]
         if training {
             batchNormTraining(x: a_res2c_branch2b, y: a_bn2c_branch2b, gamma: p_bn2c_branch2b_gamma, beta: p_bn2c_branch2b_beta, movingMean: p_bn2c_branch2b_moving_mean, movingVariance: p_bn2c_branch2b_moving_variance,
-                              savedMean: bnMean_bn2c_branch2b, savedInvStd: bnInvStd_bn2c_branch2b, rows: n * 225, channels: 64, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2c_branch2b, savedInvStd: bnInvStd_bn2c_branch2b, rows: n * 225, channels: 64, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2c_branch2b, y: a_bn2c_branch2b, gamma: p_bn2c_branch2b_gamma, beta: p_bn2c_branch2b_beta, movingMean: p_bn2c_branch2b_moving_mean, movingVariance: p_bn2c_branch2b_moving_variance,
                                rows: n * 225, channels: 64, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -1898,7 +1901,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn2c_branch2c (BatchNormalization): res2c_branch2c [n, 15, 15, 256] → [n, 15, 15, 256]
         if training {
             batchNormTraining(x: a_res2c_branch2c, y: a_bn2c_branch2c, gamma: p_bn2c_branch2c_gamma, beta: p_bn2c_branch2c_beta, movingMean: p_bn2c_branch2c_moving_mean, movingVariance: p_bn2c_branch2c_moving_variance,
-                              savedMean: bnMean_bn2c_branch2c, savedInvStd: bnInvStd_bn2c_branch2c, rows: n * 225, channels: 256, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2c_branch2c, savedInvStd: bnInvStd_bn2c_branch2c, rows: n * 225, channels: 256, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2c_branch2c, y: a_bn2c_branch2c, gamma: p_bn2c_branch2c_gamma, beta: p_bn2c_branch2c_beta, movingMean: p_bn2c_branch2c_moving_mean, movingVariance: p_bn2c_branch2c_moving_variance,
                                rows: n * 225, channels: 256, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -1914,7 +1917,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 8, 8, 128] → [n, 8, 8, 128]
         if training {
             batchNormTraining(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
-                              savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
                                rows: n * 64, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -1927,7 +1930,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 8, 8, 128] → [n, 8, 8, 128]
         if training {
             batchNormTraining(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
-                              savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
                                rows: n * 64, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -1940,7 +1943,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 8, 8, 512] → [n, 8, 8, 512]
         if training {
             batchNormTraining(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
-                              savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, rows: n * 64, channels: 512, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, rows: n * 64, channels: 512, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
                                rows: n * 64, channels: 512, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -1953,7 +1956,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 8, 8, 512] → [n, 8, 8, 512]
         if training {
             batchNormTraining(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
-                              savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, rows: n * 64, channels: 512, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, rows: n * 64, channels: 512, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
                                rows: n * 64, channels: 512, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -1969,7 +1972,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 8, 8, 128] → [n, 8, 8, 128]
         if training {
             batchNormTraining(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
-                              savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
                                rows: n * 64, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -1982,7 +1985,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 8, 8, 128] → [n, 8, 8, 128]
         if training {
             batchNormTraining(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
-                              savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
                                rows: n * 64, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -1995,7 +1998,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 8, 8, 512] → [n, 8, 8, 512]
         if training {
             batchNormTraining(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
-                              savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, rows: n * 64, channels: 512, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, rows: n * 64, channels: 512, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
                                rows: n * 64, channels: 512, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2011,7 +2014,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn3c_branch2a (BatchNormalization + fused ReLU): res3c_branch2a [n, 8, 8, 128] → [n, 8, 8, 128]
         if training {
             batchNormTraining(x: a_res3c_branch2a, y: a_bn3c_branch2a, gamma: p_bn3c_branch2a_gamma, beta: p_bn3c_branch2a_beta, movingMean: p_bn3c_branch2a_moving_mean, movingVariance: p_bn3c_branch2a_moving_variance,
-                              savedMean: bnMean_bn3c_branch2a, savedInvStd: bnInvStd_bn3c_branch2a, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3c_branch2a, savedInvStd: bnInvStd_bn3c_branch2a, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3c_branch2a, y: a_bn3c_branch2a, gamma: p_bn3c_branch2a_gamma, beta: p_bn3c_branch2a_beta, movingMean: p_bn3c_branch2a_moving_mean, movingVariance: p_bn3c_branch2a_moving_variance,
                                rows: n * 64, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2024,7 +2027,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn3c_branch2b (BatchNormalization + fused ReLU): res3c_branch2b [n, 8, 8, 128] → [n, 8, 8, 128]
         if training {
             batchNormTraining(x: a_res3c_branch2b, y: a_bn3c_branch2b, gamma: p_bn3c_branch2b_gamma, beta: p_bn3c_branch2b_beta, movingMean: p_bn3c_branch2b_moving_mean, movingVariance: p_bn3c_branch2b_moving_variance,
-                              savedMean: bnMean_bn3c_branch2b, savedInvStd: bnInvStd_bn3c_branch2b, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3c_branch2b, savedInvStd: bnInvStd_bn3c_branch2b, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3c_branch2b, y: a_bn3c_branch2b, gamma: p_bn3c_branch2b_gamma, beta: p_bn3c_branch2b_beta, movingMean: p_bn3c_branch2b_moving_mean, movingVariance: p_bn3c_branch2b_moving_variance,
                                rows: n * 64, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2037,7 +2040,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn3c_branch2c (BatchNormalization): res3c_branch2c [n, 8, 8, 512] → [n, 8, 8, 512]
         if training {
             batchNormTraining(x: a_res3c_branch2c, y: a_bn3c_branch2c, gamma: p_bn3c_branch2c_gamma, beta: p_bn3c_branch2c_beta, movingMean: p_bn3c_branch2c_moving_mean, movingVariance: p_bn3c_branch2c_moving_variance,
-                              savedMean: bnMean_bn3c_branch2c, savedInvStd: bnInvStd_bn3c_branch2c, rows: n * 64, channels: 512, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3c_branch2c, savedInvStd: bnInvStd_bn3c_branch2c, rows: n * 64, channels: 512, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3c_branch2c, y: a_bn3c_branch2c, gamma: p_bn3c_branch2c_gamma, beta: p_bn3c_branch2c_beta, movingMean: p_bn3c_branch2c_moving_mean, movingVariance: p_bn3c_branch2c_moving_variance,
                                rows: n * 64, channels: 512, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2053,7 +2056,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn3d_branch2a (BatchNormalization + fused ReLU): res3d_branch2a [n, 8, 8, 128] → [n, 8, 8, 128]
         if training {
             batchNormTraining(x: a_res3d_branch2a, y: a_bn3d_branch2a, gamma: p_bn3d_branch2a_gamma, beta: p_bn3d_branch2a_beta, movingMean: p_bn3d_branch2a_moving_mean, movingVariance: p_bn3d_branch2a_moving_variance,
-                              savedMean: bnMean_bn3d_branch2a, savedInvStd: bnInvStd_bn3d_branch2a, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3d_branch2a, savedInvStd: bnInvStd_bn3d_branch2a, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3d_branch2a, y: a_bn3d_branch2a, gamma: p_bn3d_branch2a_gamma, beta: p_bn3d_branch2a_beta, movingMean: p_bn3d_branch2a_moving_mean, movingVariance: p_bn3d_branch2a_moving_variance,
                                rows: n * 64, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2066,7 +2069,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn3d_branch2b (BatchNormalization + fused ReLU): res3d_branch2b [n, 8, 8, 128] → [n, 8, 8, 128]
         if training {
             batchNormTraining(x: a_res3d_branch2b, y: a_bn3d_branch2b, gamma: p_bn3d_branch2b_gamma, beta: p_bn3d_branch2b_beta, movingMean: p_bn3d_branch2b_moving_mean, movingVariance: p_bn3d_branch2b_moving_variance,
-                              savedMean: bnMean_bn3d_branch2b, savedInvStd: bnInvStd_bn3d_branch2b, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3d_branch2b, savedInvStd: bnInvStd_bn3d_branch2b, rows: n * 64, channels: 128, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3d_branch2b, y: a_bn3d_branch2b, gamma: p_bn3d_branch2b_gamma, beta: p_bn3d_branch2b_beta, movingMean: p_bn3d_branch2b_moving_mean, movingVariance: p_bn3d_branch2b_moving_variance,
                                rows: n * 64, channels: 128, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2079,7 +2082,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn3d_branch2c (BatchNormalization): res3d_branch2c [n, 8, 8, 512] → [n, 8, 8, 512]
         if training {
             batchNormTraining(x: a_res3d_branch2c, y: a_bn3d_branch2c, gamma: p_bn3d_branch2c_gamma, beta: p_bn3d_branch2c_beta, movingMean: p_bn3d_branch2c_moving_mean, movingVariance: p_bn3d_branch2c_moving_variance,
-                              savedMean: bnMean_bn3d_branch2c, savedInvStd: bnInvStd_bn3d_branch2c, rows: n * 64, channels: 512, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3d_branch2c, savedInvStd: bnInvStd_bn3d_branch2c, rows: n * 64, channels: 512, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3d_branch2c, y: a_bn3d_branch2c, gamma: p_bn3d_branch2c_gamma, beta: p_bn3d_branch2c_beta, movingMean: p_bn3d_branch2c_moving_mean, movingVariance: p_bn3d_branch2c_moving_variance,
                                rows: n * 64, channels: 512, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2095,7 +2098,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4a_branch2a (BatchNormalization + fused ReLU): res4a_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
         if training {
             batchNormTraining(x: a_res4a_branch2a, y: a_bn4a_branch2a, gamma: p_bn4a_branch2a_gamma, beta: p_bn4a_branch2a_beta, movingMean: p_bn4a_branch2a_moving_mean, movingVariance: p_bn4a_branch2a_moving_variance,
-                              savedMean: bnMean_bn4a_branch2a, savedInvStd: bnInvStd_bn4a_branch2a, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4a_branch2a, savedInvStd: bnInvStd_bn4a_branch2a, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4a_branch2a, y: a_bn4a_branch2a, gamma: p_bn4a_branch2a_gamma, beta: p_bn4a_branch2a_beta, movingMean: p_bn4a_branch2a_moving_mean, movingVariance: p_bn4a_branch2a_moving_variance,
                                rows: n * 16, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2108,7 +2111,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4a_branch2b (BatchNormalization + fused ReLU): res4a_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
         if training {
             batchNormTraining(x: a_res4a_branch2b, y: a_bn4a_branch2b, gamma: p_bn4a_branch2b_gamma, beta: p_bn4a_branch2b_beta, movingMean: p_bn4a_branch2b_moving_mean, movingVariance: p_bn4a_branch2b_moving_variance,
-                              savedMean: bnMean_bn4a_branch2b, savedInvStd: bnInvStd_bn4a_branch2b, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4a_branch2b, savedInvStd: bnInvStd_bn4a_branch2b, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4a_branch2b, y: a_bn4a_branch2b, gamma: p_bn4a_branch2b_gamma, beta: p_bn4a_branch2b_beta, movingMean: p_bn4a_branch2b_moving_mean, movingVariance: p_bn4a_branch2b_moving_variance,
                                rows: n * 16, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2121,7 +2124,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4a_branch2c (BatchNormalization): res4a_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
         if training {
             batchNormTraining(x: a_res4a_branch2c, y: a_bn4a_branch2c, gamma: p_bn4a_branch2c_gamma, beta: p_bn4a_branch2c_beta, movingMean: p_bn4a_branch2c_moving_mean, movingVariance: p_bn4a_branch2c_moving_variance,
-                              savedMean: bnMean_bn4a_branch2c, savedInvStd: bnInvStd_bn4a_branch2c, rows: n * 16, channels: 1024, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4a_branch2c, savedInvStd: bnInvStd_bn4a_branch2c, rows: n * 16, channels: 1024, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4a_branch2c, y: a_bn4a_branch2c, gamma: p_bn4a_branch2c_gamma, beta: p_bn4a_branch2c_beta, movingMean: p_bn4a_branch2c_moving_mean, movingVariance: p_bn4a_branch2c_moving_variance,
                                rows: n * 16, channels: 1024, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2134,7 +2137,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4a_branch1 (BatchNormalization): res4a_branch1 [n, 4, 4, 1024] → [n, 4, 4, 1024]
         if training {
             batchNormTraining(x: a_res4a_branch1, y: a_bn4a_branch1, gamma: p_bn4a_branch1_gamma, beta: p_bn4a_branch1_beta, movingMean: p_bn4a_branch1_moving_mean, movingVariance: p_bn4a_branch1_moving_variance,
-                              savedMean: bnMean_bn4a_branch1, savedInvStd: bnInvStd_bn4a_branch1, rows: n * 16, channels: 1024, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4a_branch1, savedInvStd: bnInvStd_bn4a_branch1, rows: n * 16, channels: 1024, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4a_branch1, y: a_bn4a_branch1, gamma: p_bn4a_branch1_gamma, beta: p_bn4a_branch1_beta, movingMean: p_bn4a_branch1_moving_mean, movingVariance: p_bn4a_branch1_moving_variance,
                                rows: n * 16, channels: 1024, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2150,7 +2153,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4b_branch2a (BatchNormalization + fused ReLU): res4b_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
         if training {
             batchNormTraining(x: a_res4b_branch2a, y: a_bn4b_branch2a, gamma: p_bn4b_branch2a_gamma, beta: p_bn4b_branch2a_beta, movingMean: p_bn4b_branch2a_moving_mean, movingVariance: p_bn4b_branch2a_moving_variance,
-                              savedMean: bnMean_bn4b_branch2a, savedInvStd: bnInvStd_bn4b_branch2a, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4b_branch2a, savedInvStd: bnInvStd_bn4b_branch2a, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4b_branch2a, y: a_bn4b_branch2a, gamma: p_bn4b_branch2a_gamma, beta: p_bn4b_branch2a_beta, movingMean: p_bn4b_branch2a_moving_mean, movingVariance: p_bn4b_branch2a_moving_variance,
                                rows: n * 16, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2163,7 +2166,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4b_branch2b (BatchNormalization + fused ReLU): res4b_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
         if training {
             batchNormTraining(x: a_res4b_branch2b, y: a_bn4b_branch2b, gamma: p_bn4b_branch2b_gamma, beta: p_bn4b_branch2b_beta, movingMean: p_bn4b_branch2b_moving_mean, movingVariance: p_bn4b_branch2b_moving_variance,
-                              savedMean: bnMean_bn4b_branch2b, savedInvStd: bnInvStd_bn4b_branch2b, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4b_branch2b, savedInvStd: bnInvStd_bn4b_branch2b, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4b_branch2b, y: a_bn4b_branch2b, gamma: p_bn4b_branch2b_gamma, beta: p_bn4b_branch2b_beta, movingMean: p_bn4b_branch2b_moving_mean, movingVariance: p_bn4b_branch2b_moving_variance,
                                rows: n * 16, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2176,7 +2179,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4b_branch2c (BatchNormalization): res4b_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
         if training {
             batchNormTraining(x: a_res4b_branch2c, y: a_bn4b_branch2c, gamma: p_bn4b_branch2c_gamma, beta: p_bn4b_branch2c_beta, movingMean: p_bn4b_branch2c_moving_mean, movingVariance: p_bn4b_branch2c_moving_variance,
-                              savedMean: bnMean_bn4b_branch2c, savedInvStd: bnInvStd_bn4b_branch2c, rows: n * 16, channels: 1024, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4b_branch2c, savedInvStd: bnInvStd_bn4b_branch2c, rows: n * 16, channels: 1024, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4b_branch2c, y: a_bn4b_branch2c, gamma: p_bn4b_branch2c_gamma, beta: p_bn4b_branch2c_beta, movingMean: p_bn4b_branch2c_moving_mean, movingVariance: p_bn4b_branch2c_moving_variance,
                                rows: n * 16, channels: 1024, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2192,7 +2195,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4c_branch2a (BatchNormalization + fused ReLU): res4c_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
         if training {
             batchNormTraining(x: a_res4c_branch2a, y: a_bn4c_branch2a, gamma: p_bn4c_branch2a_gamma, beta: p_bn4c_branch2a_beta, movingMean: p_bn4c_branch2a_moving_mean, movingVariance: p_bn4c_branch2a_moving_variance,
-                              savedMean: bnMean_bn4c_branch2a, savedInvStd: bnInvStd_bn4c_branch2a, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4c_branch2a, savedInvStd: bnInvStd_bn4c_branch2a, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4c_branch2a, y: a_bn4c_branch2a, gamma: p_bn4c_branch2a_gamma, beta: p_bn4c_branch2a_beta, movingMean: p_bn4c_branch2a_moving_mean, movingVariance: p_bn4c_branch2a_moving_variance,
                                rows: n * 16, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2205,7 +2208,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4c_branch2b (BatchNormalization + fused ReLU): res4c_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
         if training {
             batchNormTraining(x: a_res4c_branch2b, y: a_bn4c_branch2b, gamma: p_bn4c_branch2b_gamma, beta: p_bn4c_branch2b_beta, movingMean: p_bn4c_branch2b_moving_mean, movingVariance: p_bn4c_branch2b_moving_variance,
-                              savedMean: bnMean_bn4c_branch2b, savedInvStd: bnInvStd_bn4c_branch2b, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4c_branch2b, savedInvStd: bnInvStd_bn4c_branch2b, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4c_branch2b, y: a_bn4c_branch2b, gamma: p_bn4c_branch2b_gamma, beta: p_bn4c_branch2b_beta, movingMean: p_bn4c_branch2b_moving_mean, movingVariance: p_bn4c_branch2b_moving_variance,
                                rows: n * 16, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2218,7 +2221,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4c_branch2c (BatchNormalization): res4c_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
         if training {
             batchNormTraining(x: a_res4c_branch2c, y: a_bn4c_branch2c, gamma: p_bn4c_branch2c_gamma, beta: p_bn4c_branch2c_beta, movingMean: p_bn4c_branch2c_moving_mean, movingVariance: p_bn4c_branch2c_moving_variance,
-                              savedMean: bnMean_bn4c_branch2c, savedInvStd: bnInvStd_bn4c_branch2c, rows: n * 16, channels: 1024, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4c_branch2c, savedInvStd: bnInvStd_bn4c_branch2c, rows: n * 16, channels: 1024, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4c_branch2c, y: a_bn4c_branch2c, gamma: p_bn4c_branch2c_gamma, beta: p_bn4c_branch2c_beta, movingMean: p_bn4c_branch2c_moving_mean, movingVariance: p_bn4c_branch2c_moving_variance,
                                rows: n * 16, channels: 1024, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2234,7 +2237,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4d_branch2a (BatchNormalization + fused ReLU): res4d_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
         if training {
             batchNormTraining(x: a_res4d_branch2a, y: a_bn4d_branch2a, gamma: p_bn4d_branch2a_gamma, beta: p_bn4d_branch2a_beta, movingMean: p_bn4d_branch2a_moving_mean, movingVariance: p_bn4d_branch2a_moving_variance,
-                              savedMean: bnMean_bn4d_branch2a, savedInvStd: bnInvStd_bn4d_branch2a, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4d_branch2a, savedInvStd: bnInvStd_bn4d_branch2a, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4d_branch2a, y: a_bn4d_branch2a, gamma: p_bn4d_branch2a_gamma, beta: p_bn4d_branch2a_beta, movingMean: p_bn4d_branch2a_moving_mean, movingVariance: p_bn4d_branch2a_moving_variance,
                                rows: n * 16, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2247,7 +2250,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4d_branch2b (BatchNormalization + fused ReLU): res4d_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
         if training {
             batchNormTraining(x: a_res4d_branch2b, y: a_bn4d_branch2b, gamma: p_bn4d_branch2b_gamma, beta: p_bn4d_branch2b_beta, movingMean: p_bn4d_branch2b_moving_mean, movingVariance: p_bn4d_branch2b_moving_variance,
-                              savedMean: bnMean_bn4d_branch2b, savedInvStd: bnInvStd_bn4d_branch2b, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4d_branch2b, savedInvStd: bnInvStd_bn4d_branch2b, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4d_branch2b, y: a_bn4d_branch2b, gamma: p_bn4d_branch2b_gamma, beta: p_bn4d_branch2b_beta, movingMean: p_bn4d_branch2b_moving_mean, movingVariance: p_bn4d_branch2b_moving_variance,
                                rows: n * 16, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2260,7 +2263,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4d_branch2c (BatchNormalization): res4d_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
         if training {
             batchNormTraining(x: a_res4d_branch2c, y: a_bn4d_branch2c, gamma: p_bn4d_branch2c_gamma, beta: p_bn4d_branch2c_beta, movingMean: p_bn4d_branch2c_moving_mean, movingVariance: p_bn4d_branch2c_moving_variance,
-                              savedMean: bnMean_bn4d_branch2c, savedInvStd: bnInvStd_bn4d_branch2c, rows: n * 16, channels: 1024, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4d_branch2c, savedInvStd: bnInvStd_bn4d_branch2c, rows: n * 16, channels: 1024, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4d_branch2c, y: a_bn4d_branch2c, gamma: p_bn4d_branch2c_gamma, beta: p_bn4d_branch2c_beta, movingMean: p_bn4d_branch2c_moving_mean, movingVariance: p_bn4d_branch2c_moving_variance,
                                rows: n * 16, channels: 1024, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2276,7 +2279,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4e_branch2a (BatchNormalization + fused ReLU): res4e_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
         if training {
             batchNormTraining(x: a_res4e_branch2a, y: a_bn4e_branch2a, gamma: p_bn4e_branch2a_gamma, beta: p_bn4e_branch2a_beta, movingMean: p_bn4e_branch2a_moving_mean, movingVariance: p_bn4e_branch2a_moving_variance,
-                              savedMean: bnMean_bn4e_branch2a, savedInvStd: bnInvStd_bn4e_branch2a, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4e_branch2a, savedInvStd: bnInvStd_bn4e_branch2a, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4e_branch2a, y: a_bn4e_branch2a, gamma: p_bn4e_branch2a_gamma, beta: p_bn4e_branch2a_beta, movingMean: p_bn4e_branch2a_moving_mean, movingVariance: p_bn4e_branch2a_moving_variance,
                                rows: n * 16, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2289,7 +2292,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4e_branch2b (BatchNormalization + fused ReLU): res4e_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
         if training {
             batchNormTraining(x: a_res4e_branch2b, y: a_bn4e_branch2b, gamma: p_bn4e_branch2b_gamma, beta: p_bn4e_branch2b_beta, movingMean: p_bn4e_branch2b_moving_mean, movingVariance: p_bn4e_branch2b_moving_variance,
-                              savedMean: bnMean_bn4e_branch2b, savedInvStd: bnInvStd_bn4e_branch2b, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4e_branch2b, savedInvStd: bnInvStd_bn4e_branch2b, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4e_branch2b, y: a_bn4e_branch2b, gamma: p_bn4e_branch2b_gamma, beta: p_bn4e_branch2b_beta, movingMean: p_bn4e_branch2b_moving_mean, movingVariance: p_bn4e_branch2b_moving_variance,
                                rows: n * 16, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2302,7 +2305,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4e_branch2c (BatchNormalization): res4e_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
         if training {
             batchNormTraining(x: a_res4e_branch2c, y: a_bn4e_branch2c, gamma: p_bn4e_branch2c_gamma, beta: p_bn4e_branch2c_beta, movingMean: p_bn4e_branch2c_moving_mean, movingVariance: p_bn4e_branch2c_moving_variance,
-                              savedMean: bnMean_bn4e_branch2c, savedInvStd: bnInvStd_bn4e_branch2c, rows: n * 16, channels: 1024, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4e_branch2c, savedInvStd: bnInvStd_bn4e_branch2c, rows: n * 16, channels: 1024, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4e_branch2c, y: a_bn4e_branch2c, gamma: p_bn4e_branch2c_gamma, beta: p_bn4e_branch2c_beta, movingMean: p_bn4e_branch2c_moving_mean, movingVariance: p_bn4e_branch2c_moving_variance,
                                rows: n * 16, channels: 1024, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2318,7 +2321,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4f_branch2a (BatchNormalization + fused ReLU): res4f_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
         if training {
             batchNormTraining(x: a_res4f_branch2a, y: a_bn4f_branch2a, gamma: p_bn4f_branch2a_gamma, beta: p_bn4f_branch2a_beta, movingMean: p_bn4f_branch2a_moving_mean, movingVariance: p_bn4f_branch2a_moving_variance,
-                              savedMean: bnMean_bn4f_branch2a, savedInvStd: bnInvStd_bn4f_branch2a, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4f_branch2a, savedInvStd: bnInvStd_bn4f_branch2a, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4f_branch2a, y: a_bn4f_branch2a, gamma: p_bn4f_branch2a_gamma, beta: p_bn4f_branch2a_beta, movingMean: p_bn4f_branch2a_moving_mean, movingVariance: p_bn4f_branch2a_moving_variance,
                                rows: n * 16, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2331,7 +2334,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4f_branch2b (BatchNormalization + fused ReLU): res4f_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
         if training {
             batchNormTraining(x: a_res4f_branch2b, y: a_bn4f_branch2b, gamma: p_bn4f_branch2b_gamma, beta: p_bn4f_branch2b_beta, movingMean: p_bn4f_branch2b_moving_mean, movingVariance: p_bn4f_branch2b_moving_variance,
-                              savedMean: bnMean_bn4f_branch2b, savedInvStd: bnInvStd_bn4f_branch2b, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4f_branch2b, savedInvStd: bnInvStd_bn4f_branch2b, rows: n * 16, channels: 256, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4f_branch2b, y: a_bn4f_branch2b, gamma: p_bn4f_branch2b_gamma, beta: p_bn4f_branch2b_beta, movingMean: p_bn4f_branch2b_moving_mean, movingVariance: p_bn4f_branch2b_moving_variance,
                                rows: n * 16, channels: 256, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2344,7 +2347,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn4f_branch2c (BatchNormalization): res4f_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
         if training {
             batchNormTraining(x: a_res4f_branch2c, y: a_bn4f_branch2c, gamma: p_bn4f_branch2c_gamma, beta: p_bn4f_branch2c_beta, movingMean: p_bn4f_branch2c_moving_mean, movingVariance: p_bn4f_branch2c_moving_variance,
-                              savedMean: bnMean_bn4f_branch2c, savedInvStd: bnInvStd_bn4f_branch2c, rows: n * 16, channels: 1024, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn4f_branch2c, savedInvStd: bnInvStd_bn4f_branch2c, rows: n * 16, channels: 1024, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res4f_branch2c, y: a_bn4f_branch2c, gamma: p_bn4f_branch2c_gamma, beta: p_bn4f_branch2c_beta, movingMean: p_bn4f_branch2c_moving_mean, movingVariance: p_bn4f_branch2c_moving_variance,
                                rows: n * 16, channels: 1024, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2360,7 +2363,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn5a_branch2a (BatchNormalization + fused ReLU): res5a_branch2a [n, 2, 2, 512] → [n, 2, 2, 512]
         if training {
             batchNormTraining(x: a_res5a_branch2a, y: a_bn5a_branch2a, gamma: p_bn5a_branch2a_gamma, beta: p_bn5a_branch2a_beta, movingMean: p_bn5a_branch2a_moving_mean, movingVariance: p_bn5a_branch2a_moving_variance,
-                              savedMean: bnMean_bn5a_branch2a, savedInvStd: bnInvStd_bn5a_branch2a, rows: n * 4, channels: 512, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn5a_branch2a, savedInvStd: bnInvStd_bn5a_branch2a, rows: n * 4, channels: 512, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res5a_branch2a, y: a_bn5a_branch2a, gamma: p_bn5a_branch2a_gamma, beta: p_bn5a_branch2a_beta, movingMean: p_bn5a_branch2a_moving_mean, movingVariance: p_bn5a_branch2a_moving_variance,
                                rows: n * 4, channels: 512, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2373,7 +2376,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn5a_branch2b (BatchNormalization + fused ReLU): res5a_branch2b [n, 2, 2, 512] → [n, 2, 2, 512]
         if training {
             batchNormTraining(x: a_res5a_branch2b, y: a_bn5a_branch2b, gamma: p_bn5a_branch2b_gamma, beta: p_bn5a_branch2b_beta, movingMean: p_bn5a_branch2b_moving_mean, movingVariance: p_bn5a_branch2b_moving_variance,
-                              savedMean: bnMean_bn5a_branch2b, savedInvStd: bnInvStd_bn5a_branch2b, rows: n * 4, channels: 512, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn5a_branch2b, savedInvStd: bnInvStd_bn5a_branch2b, rows: n * 4, channels: 512, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res5a_branch2b, y: a_bn5a_branch2b, gamma: p_bn5a_branch2b_gamma, beta: p_bn5a_branch2b_beta, movingMean: p_bn5a_branch2b_moving_mean, movingVariance: p_bn5a_branch2b_moving_variance,
                                rows: n * 4, channels: 512, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2386,7 +2389,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn5a_branch2c (BatchNormalization): res5a_branch2c [n, 2, 2, 2048] → [n, 2, 2, 2048]
         if training {
             batchNormTraining(x: a_res5a_branch2c, y: a_bn5a_branch2c, gamma: p_bn5a_branch2c_gamma, beta: p_bn5a_branch2c_beta, movingMean: p_bn5a_branch2c_moving_mean, movingVariance: p_bn5a_branch2c_moving_variance,
-                              savedMean: bnMean_bn5a_branch2c, savedInvStd: bnInvStd_bn5a_branch2c, rows: n * 4, channels: 2048, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn5a_branch2c, savedInvStd: bnInvStd_bn5a_branch2c, rows: n * 4, channels: 2048, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res5a_branch2c, y: a_bn5a_branch2c, gamma: p_bn5a_branch2c_gamma, beta: p_bn5a_branch2c_beta, movingMean: p_bn5a_branch2c_moving_mean, movingVariance: p_bn5a_branch2c_moving_variance,
                                rows: n * 4, channels: 2048, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2399,7 +2402,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn5a_branch1 (BatchNormalization): res5a_branch1 [n, 2, 2, 2048] → [n, 2, 2, 2048]
         if training {
             batchNormTraining(x: a_res5a_branch1, y: a_bn5a_branch1, gamma: p_bn5a_branch1_gamma, beta: p_bn5a_branch1_beta, movingMean: p_bn5a_branch1_moving_mean, movingVariance: p_bn5a_branch1_moving_variance,
-                              savedMean: bnMean_bn5a_branch1, savedInvStd: bnInvStd_bn5a_branch1, rows: n * 4, channels: 2048, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn5a_branch1, savedInvStd: bnInvStd_bn5a_branch1, rows: n * 4, channels: 2048, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res5a_branch1, y: a_bn5a_branch1, gamma: p_bn5a_branch1_gamma, beta: p_bn5a_branch1_beta, movingMean: p_bn5a_branch1_moving_mean, movingVariance: p_bn5a_branch1_moving_variance,
                                rows: n * 4, channels: 2048, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2415,7 +2418,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn5b_branch2a (BatchNormalization + fused ReLU): res5b_branch2a [n, 2, 2, 512] → [n, 2, 2, 512]
         if training {
             batchNormTraining(x: a_res5b_branch2a, y: a_bn5b_branch2a, gamma: p_bn5b_branch2a_gamma, beta: p_bn5b_branch2a_beta, movingMean: p_bn5b_branch2a_moving_mean, movingVariance: p_bn5b_branch2a_moving_variance,
-                              savedMean: bnMean_bn5b_branch2a, savedInvStd: bnInvStd_bn5b_branch2a, rows: n * 4, channels: 512, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn5b_branch2a, savedInvStd: bnInvStd_bn5b_branch2a, rows: n * 4, channels: 512, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res5b_branch2a, y: a_bn5b_branch2a, gamma: p_bn5b_branch2a_gamma, beta: p_bn5b_branch2a_beta, movingMean: p_bn5b_branch2a_moving_mean, movingVariance: p_bn5b_branch2a_moving_variance,
                                rows: n * 4, channels: 512, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2428,7 +2431,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn5b_branch2b (BatchNormalization + fused ReLU): res5b_branch2b [n, 2, 2, 512] → [n, 2, 2, 512]
         if training {
             batchNormTraining(x: a_res5b_branch2b, y: a_bn5b_branch2b, gamma: p_bn5b_branch2b_gamma, beta: p_bn5b_branch2b_beta, movingMean: p_bn5b_branch2b_moving_mean, movingVariance: p_bn5b_branch2b_moving_variance,
-                              savedMean: bnMean_bn5b_branch2b, savedInvStd: bnInvStd_bn5b_branch2b, rows: n * 4, channels: 512, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn5b_branch2b, savedInvStd: bnInvStd_bn5b_branch2b, rows: n * 4, channels: 512, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res5b_branch2b, y: a_bn5b_branch2b, gamma: p_bn5b_branch2b_gamma, beta: p_bn5b_branch2b_beta, movingMean: p_bn5b_branch2b_moving_mean, movingVariance: p_bn5b_branch2b_moving_variance,
                                rows: n * 4, channels: 512, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2441,7 +2444,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn5b_branch2c (BatchNormalization): res5b_branch2c [n, 2, 2, 2048] → [n, 2, 2, 2048]
         if training {
             batchNormTraining(x: a_res5b_branch2c, y: a_bn5b_branch2c, gamma: p_bn5b_branch2c_gamma, beta: p_bn5b_branch2c_beta, movingMean: p_bn5b_branch2c_moving_mean, movingVariance: p_bn5b_branch2c_moving_variance,
-                              savedMean: bnMean_bn5b_branch2c, savedInvStd: bnInvStd_bn5b_branch2c, rows: n * 4, channels: 2048, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn5b_branch2c, savedInvStd: bnInvStd_bn5b_branch2c, rows: n * 4, channels: 2048, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res5b_branch2c, y: a_bn5b_branch2c, gamma: p_bn5b_branch2c_gamma, beta: p_bn5b_branch2c_beta, movingMean: p_bn5b_branch2c_moving_mean, movingVariance: p_bn5b_branch2c_moving_variance,
                                rows: n * 4, channels: 2048, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2457,7 +2460,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn5c_branch2a (BatchNormalization + fused ReLU): res5c_branch2a [n, 2, 2, 512] → [n, 2, 2, 512]
         if training {
             batchNormTraining(x: a_res5c_branch2a, y: a_bn5c_branch2a, gamma: p_bn5c_branch2a_gamma, beta: p_bn5c_branch2a_beta, movingMean: p_bn5c_branch2a_moving_mean, movingVariance: p_bn5c_branch2a_moving_variance,
-                              savedMean: bnMean_bn5c_branch2a, savedInvStd: bnInvStd_bn5c_branch2a, rows: n * 4, channels: 512, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn5c_branch2a, savedInvStd: bnInvStd_bn5c_branch2a, rows: n * 4, channels: 512, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res5c_branch2a, y: a_bn5c_branch2a, gamma: p_bn5c_branch2a_gamma, beta: p_bn5c_branch2a_beta, movingMean: p_bn5c_branch2a_moving_mean, movingVariance: p_bn5c_branch2a_moving_variance,
                                rows: n * 4, channels: 512, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2470,7 +2473,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn5c_branch2b (BatchNormalization + fused ReLU): res5c_branch2b [n, 2, 2, 512] → [n, 2, 2, 512]
         if training {
             batchNormTraining(x: a_res5c_branch2b, y: a_bn5c_branch2b, gamma: p_bn5c_branch2b_gamma, beta: p_bn5c_branch2b_beta, movingMean: p_bn5c_branch2b_moving_mean, movingVariance: p_bn5c_branch2b_moving_variance,
-                              savedMean: bnMean_bn5c_branch2b, savedInvStd: bnInvStd_bn5c_branch2b, rows: n * 4, channels: 512, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn5c_branch2b, savedInvStd: bnInvStd_bn5c_branch2b, rows: n * 4, channels: 512, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res5c_branch2b, y: a_bn5c_branch2b, gamma: p_bn5c_branch2b_gamma, beta: p_bn5c_branch2b_beta, movingMean: p_bn5c_branch2b_moving_mean, movingVariance: p_bn5c_branch2b_moving_variance,
                                rows: n * 4, channels: 512, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2483,7 +2486,7 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn5c_branch2c (BatchNormalization): res5c_branch2c [n, 2, 2, 2048] → [n, 2, 2, 2048]
         if training {
             batchNormTraining(x: a_res5c_branch2c, y: a_bn5c_branch2c, gamma: p_bn5c_branch2c_gamma, beta: p_bn5c_branch2c_beta, movingMean: p_bn5c_branch2c_moving_mean, movingVariance: p_bn5c_branch2c_moving_variance,
-                              savedMean: bnMean_bn5c_branch2c, savedInvStd: bnInvStd_bn5c_branch2c, rows: n * 4, channels: 2048, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn5c_branch2c, savedInvStd: bnInvStd_bn5c_branch2c, rows: n * 4, channels: 2048, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res5c_branch2c, y: a_bn5c_branch2c, gamma: p_bn5c_branch2c_gamma, beta: p_bn5c_branch2c_beta, movingMean: p_bn5c_branch2c_moving_mean, movingVariance: p_bn5c_branch2c_moving_variance,
                                rows: n * 4, channels: 2048, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2506,12 +2509,14 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         if n < 1 || n > 32 { batchCountOutOfRange(n, capacity: 32, model: Self.modelName) }
         profiler?.start()
         let result = crossEntropy(logits: logits, labels: labels, count: n, classes: 6)
-        crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6)
+        let dataParallel = self.dataParallel, bnSync = dataParallel?.batchNormSync
+        crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6, scale: dataParallel?.lossScale)
         profiler?.mark(126)
         // fc6 (Dense): flatten [n, 2048] → [n, 6]
         denseBackward(x: a_avg_pool, weights: p_fc6_kernel, dy: dLogits, dWeights: g_fc6_kernel, dBias: g_fc6_bias,
                       dx: gradientSlot0, accumulate: false, count: n, inputs: 2048, outputs: 6, pool: pool)
         profiler?.mark(127)
+        dataParallel?.gradientsReady(from: 23_534_592)
         // avg_pool (AveragePooling2D): activation_48 [n, 2, 2, 2048] → [n, 1, 1, 2048]
         avgPoolBackward(gradientSlot0, gradientSlot1, count: n, PoolGeometry(inH: 2, inW: 2, channels: 2048, outH: 1, outW: 1, poolH: 2, poolW: 2, strideH: 2, strideW: 2), accumulate: false, pool: pool)
         profiler?.mark(128)
@@ -2521,581 +2526,687 @@ public final class ResNet50Signs: GeneratedModel, @unchecked Sendable {
         // bn5c_branch2c (BatchNormalization): res5c_branch2c [n, 2, 2, 2048] → [n, 2, 2, 2048]
         batchNormBackward(x: a_res5c_branch2c, y: a_bn5c_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5c_branch2c_gamma,
                           savedMean: bnMean_bn5c_branch2c, savedInvStd: bnInvStd_bn5c_branch2c, dGamma: g_bn5c_branch2c_gamma, dBeta: g_bn5c_branch2c_beta,
-                          rows: n * 4, channels: 2048, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 4, channels: 2048, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(130)
+        dataParallel?.gradientsReady(from: 23_530_496)
         // res5c_branch2c (Conv2D): activation_47 [n, 2, 2, 512] → [n, 2, 2, 2048], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn5c_branch2b, weights: p_res5c_branch2c_kernel, dy: gradientSlot0, dWeights: g_res5c_branch2c_kernel, dBias: g_res5c_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 512, outH: 2, outW: 2, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(131)
+        dataParallel?.gradientsReady(from: 22_479_872)
         // bn5c_branch2b (BatchNormalization + fused ReLU): res5c_branch2b [n, 2, 2, 512] → [n, 2, 2, 512]
         batchNormBackward(x: a_res5c_branch2b, y: a_bn5c_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn5c_branch2b_gamma,
                           savedMean: bnMean_bn5c_branch2b, savedInvStd: bnInvStd_bn5c_branch2b, dGamma: g_bn5c_branch2b_gamma, dBeta: g_bn5c_branch2b_beta,
-                          rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(132)
+        dataParallel?.gradientsReady(from: 22_478_848)
         // res5c_branch2b (Conv2D): activation_46 [n, 2, 2, 512] → [n, 2, 2, 512], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn5c_branch2a, weights: p_res5c_branch2b_kernel, dy: gradientSlot0, dWeights: g_res5c_branch2b_kernel, dBias: g_res5c_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 512, outH: 2, outW: 2, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(133)
+        dataParallel?.gradientsReady(from: 20_119_040)
         // bn5c_branch2a (BatchNormalization + fused ReLU): res5c_branch2a [n, 2, 2, 512] → [n, 2, 2, 512]
         batchNormBackward(x: a_res5c_branch2a, y: a_bn5c_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn5c_branch2a_gamma,
                           savedMean: bnMean_bn5c_branch2a, savedInvStd: bnInvStd_bn5c_branch2a, dGamma: g_bn5c_branch2a_gamma, dBeta: g_bn5c_branch2a_beta,
-                          rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(134)
+        dataParallel?.gradientsReady(from: 20_118_016)
         // res5c_branch2a (Conv2D): activation_45 [n, 2, 2, 2048] → [n, 2, 2, 512], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_14, weights: p_res5c_branch2a_kernel, dy: gradientSlot0, dWeights: g_res5c_branch2a_kernel, dBias: g_res5c_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 2048, outH: 2, outW: 2, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(135)
+        dataParallel?.gradientsReady(from: 19_068_928)
         // add_14 (Add + fused ReLU): bn5b_branch2c [n, 2, 2, 2048] + activation_42 [n, 2, 2, 2048] → [n, 2, 2, 2048]
         reluBackward(y: a_add_14, dy: gradientSlot1, dx: gradientSlot1, count: n * 8192, accumulate: false, pool: pool)
         profiler?.mark(136)
         // bn5b_branch2c (BatchNormalization): res5b_branch2c [n, 2, 2, 2048] → [n, 2, 2, 2048]
         batchNormBackward(x: a_res5b_branch2c, y: a_bn5b_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5b_branch2c_gamma,
                           savedMean: bnMean_bn5b_branch2c, savedInvStd: bnInvStd_bn5b_branch2c, dGamma: g_bn5b_branch2c_gamma, dBeta: g_bn5b_branch2c_beta,
-                          rows: n * 4, channels: 2048, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 4, channels: 2048, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(137)
+        dataParallel?.gradientsReady(from: 19_064_832)
         // res5b_branch2c (Conv2D): activation_44 [n, 2, 2, 512] → [n, 2, 2, 2048], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn5b_branch2b, weights: p_res5b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res5b_branch2c_kernel, dBias: g_res5b_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 512, outH: 2, outW: 2, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(138)
+        dataParallel?.gradientsReady(from: 18_014_208)
         // bn5b_branch2b (BatchNormalization + fused ReLU): res5b_branch2b [n, 2, 2, 512] → [n, 2, 2, 512]
         batchNormBackward(x: a_res5b_branch2b, y: a_bn5b_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn5b_branch2b_gamma,
                           savedMean: bnMean_bn5b_branch2b, savedInvStd: bnInvStd_bn5b_branch2b, dGamma: g_bn5b_branch2b_gamma, dBeta: g_bn5b_branch2b_beta,
-                          rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(139)
+        dataParallel?.gradientsReady(from: 18_013_184)
         // res5b_branch2b (Conv2D): activation_43 [n, 2, 2, 512] → [n, 2, 2, 512], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn5b_branch2a, weights: p_res5b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res5b_branch2b_kernel, dBias: g_res5b_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 512, outH: 2, outW: 2, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(140)
+        dataParallel?.gradientsReady(from: 15_653_376)
         // bn5b_branch2a (BatchNormalization + fused ReLU): res5b_branch2a [n, 2, 2, 512] → [n, 2, 2, 512]
         batchNormBackward(x: a_res5b_branch2a, y: a_bn5b_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn5b_branch2a_gamma,
                           savedMean: bnMean_bn5b_branch2a, savedInvStd: bnInvStd_bn5b_branch2a, dGamma: g_bn5b_branch2a_gamma, dBeta: g_bn5b_branch2a_beta,
-                          rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(141)
+        dataParallel?.gradientsReady(from: 15_652_352)
         // res5b_branch2a (Conv2D): activation_42 [n, 2, 2, 2048] → [n, 2, 2, 512], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_13, weights: p_res5b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res5b_branch2a_kernel, dBias: g_res5b_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 2048, outH: 2, outW: 2, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(142)
+        dataParallel?.gradientsReady(from: 14_603_264)
         // add_13 (Add + fused ReLU): bn5a_branch2c [n, 2, 2, 2048] + bn5a_branch1 [n, 2, 2, 2048] → [n, 2, 2, 2048]
         reluBackward(y: a_add_13, dy: gradientSlot1, dx: gradientSlot1, count: n * 8192, accumulate: false, pool: pool)
         profiler?.mark(143)
         // bn5a_branch1 (BatchNormalization): res5a_branch1 [n, 2, 2, 2048] → [n, 2, 2, 2048]
         batchNormBackward(x: a_res5a_branch1, y: a_bn5a_branch1, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5a_branch1_gamma,
                           savedMean: bnMean_bn5a_branch1, savedInvStd: bnInvStd_bn5a_branch1, dGamma: g_bn5a_branch1_gamma, dBeta: g_bn5a_branch1_beta,
-                          rows: n * 4, channels: 2048, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 4, channels: 2048, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(144)
+        dataParallel?.gradientsReady(from: 14_599_168)
         // res5a_branch1 (Conv2D): activation_39 [n, 4, 4, 1024] → [n, 2, 2, 2048], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_12, weights: p_res5a_branch1_kernel, dy: gradientSlot0, dWeights: g_res5a_branch1_kernel, dBias: g_res5a_branch1_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 1024, outH: 2, outW: 2, outC: 2048, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(145)
+        dataParallel?.gradientsReady(from: 12_499_968)
         // bn5a_branch2c (BatchNormalization): res5a_branch2c [n, 2, 2, 2048] → [n, 2, 2, 2048]
         batchNormBackward(x: a_res5a_branch2c, y: a_bn5a_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5a_branch2c_gamma,
                           savedMean: bnMean_bn5a_branch2c, savedInvStd: bnInvStd_bn5a_branch2c, dGamma: g_bn5a_branch2c_gamma, dBeta: g_bn5a_branch2c_beta,
-                          rows: n * 4, channels: 2048, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 4, channels: 2048, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(146)
+        dataParallel?.gradientsReady(from: 12_495_872)
         // res5a_branch2c (Conv2D): activation_41 [n, 2, 2, 512] → [n, 2, 2, 2048], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn5a_branch2b, weights: p_res5a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res5a_branch2c_kernel, dBias: g_res5a_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 512, outH: 2, outW: 2, outC: 2048, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(147)
+        dataParallel?.gradientsReady(from: 11_445_248)
         // bn5a_branch2b (BatchNormalization + fused ReLU): res5a_branch2b [n, 2, 2, 512] → [n, 2, 2, 512]
         batchNormBackward(x: a_res5a_branch2b, y: a_bn5a_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5a_branch2b_gamma,
                           savedMean: bnMean_bn5a_branch2b, savedInvStd: bnInvStd_bn5a_branch2b, dGamma: g_bn5a_branch2b_gamma, dBeta: g_bn5a_branch2b_beta,
-                          rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(148)
+        dataParallel?.gradientsReady(from: 11_444_224)
         // res5a_branch2b (Conv2D): activation_40 [n, 2, 2, 512] → [n, 2, 2, 512], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn5a_branch2a, weights: p_res5a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res5a_branch2b_kernel, dBias: g_res5a_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 2, inW: 2, inC: 512, outH: 2, outW: 2, outC: 512, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(149)
+        dataParallel?.gradientsReady(from: 9_084_416)
         // bn5a_branch2a (BatchNormalization + fused ReLU): res5a_branch2a [n, 2, 2, 512] → [n, 2, 2, 512]
         batchNormBackward(x: a_res5a_branch2a, y: a_bn5a_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn5a_branch2a_gamma,
                           savedMean: bnMean_bn5a_branch2a, savedInvStd: bnInvStd_bn5a_branch2a, dGamma: g_bn5a_branch2a_gamma, dBeta: g_bn5a_branch2a_beta,
-                          rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 4, channels: 512, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(150)
+        dataParallel?.gradientsReady(from: 9_083_392)
         // res5a_branch2a (Conv2D): activation_39 [n, 4, 4, 1024] → [n, 2, 2, 512], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_12, weights: p_res5a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res5a_branch2a_kernel, dBias: g_res5a_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 1024, outH: 2, outW: 2, outC: 512, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(151)
+        dataParallel?.gradientsReady(from: 8_558_592)
         // add_12 (Add + fused ReLU): bn4f_branch2c [n, 4, 4, 1024] + activation_36 [n, 4, 4, 1024] → [n, 4, 4, 1024]
         reluBackward(y: a_add_12, dy: gradientSlot2, dx: gradientSlot2, count: n * 16_384, accumulate: false, pool: pool)
         profiler?.mark(152)
         // bn4f_branch2c (BatchNormalization): res4f_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
         batchNormBackward(x: a_res4f_branch2c, y: a_bn4f_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4f_branch2c_gamma,
                           savedMean: bnMean_bn4f_branch2c, savedInvStd: bnInvStd_bn4f_branch2c, dGamma: g_bn4f_branch2c_gamma, dBeta: g_bn4f_branch2c_beta,
-                          rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(153)
+        dataParallel?.gradientsReady(from: 8_556_544)
         // res4f_branch2c (Conv2D): activation_38 [n, 4, 4, 256] → [n, 4, 4, 1024], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn4f_branch2b, weights: p_res4f_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4f_branch2c_kernel, dBias: g_res4f_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(154)
+        dataParallel?.gradientsReady(from: 8_293_376)
         // bn4f_branch2b (BatchNormalization + fused ReLU): res4f_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
         batchNormBackward(x: a_res4f_branch2b, y: a_bn4f_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4f_branch2b_gamma,
                           savedMean: bnMean_bn4f_branch2b, savedInvStd: bnInvStd_bn4f_branch2b, dGamma: g_bn4f_branch2b_gamma, dBeta: g_bn4f_branch2b_beta,
-                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(155)
+        dataParallel?.gradientsReady(from: 8_292_864)
         // res4f_branch2b (Conv2D): activation_37 [n, 4, 4, 256] → [n, 4, 4, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn4f_branch2a, weights: p_res4f_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4f_branch2b_kernel, dBias: g_res4f_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(156)
+        dataParallel?.gradientsReady(from: 7_702_784)
         // bn4f_branch2a (BatchNormalization + fused ReLU): res4f_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
         batchNormBackward(x: a_res4f_branch2a, y: a_bn4f_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4f_branch2a_gamma,
                           savedMean: bnMean_bn4f_branch2a, savedInvStd: bnInvStd_bn4f_branch2a, dGamma: g_bn4f_branch2a_gamma, dBeta: g_bn4f_branch2a_beta,
-                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(157)
+        dataParallel?.gradientsReady(from: 7_702_272)
         // res4f_branch2a (Conv2D): activation_36 [n, 4, 4, 1024] → [n, 4, 4, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_11, weights: p_res4f_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4f_branch2a_kernel, dBias: g_res4f_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 1024, outH: 4, outW: 4, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(158)
+        dataParallel?.gradientsReady(from: 7_439_872)
         // add_11 (Add + fused ReLU): bn4e_branch2c [n, 4, 4, 1024] + activation_33 [n, 4, 4, 1024] → [n, 4, 4, 1024]
         reluBackward(y: a_add_11, dy: gradientSlot2, dx: gradientSlot2, count: n * 16_384, accumulate: false, pool: pool)
         profiler?.mark(159)
         // bn4e_branch2c (BatchNormalization): res4e_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
         batchNormBackward(x: a_res4e_branch2c, y: a_bn4e_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4e_branch2c_gamma,
                           savedMean: bnMean_bn4e_branch2c, savedInvStd: bnInvStd_bn4e_branch2c, dGamma: g_bn4e_branch2c_gamma, dBeta: g_bn4e_branch2c_beta,
-                          rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(160)
+        dataParallel?.gradientsReady(from: 7_437_824)
         // res4e_branch2c (Conv2D): activation_35 [n, 4, 4, 256] → [n, 4, 4, 1024], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn4e_branch2b, weights: p_res4e_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4e_branch2c_kernel, dBias: g_res4e_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(161)
+        dataParallel?.gradientsReady(from: 7_174_656)
         // bn4e_branch2b (BatchNormalization + fused ReLU): res4e_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
         batchNormBackward(x: a_res4e_branch2b, y: a_bn4e_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4e_branch2b_gamma,
                           savedMean: bnMean_bn4e_branch2b, savedInvStd: bnInvStd_bn4e_branch2b, dGamma: g_bn4e_branch2b_gamma, dBeta: g_bn4e_branch2b_beta,
-                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(162)
+        dataParallel?.gradientsReady(from: 7_174_144)
         // res4e_branch2b (Conv2D): activation_34 [n, 4, 4, 256] → [n, 4, 4, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn4e_branch2a, weights: p_res4e_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4e_branch2b_kernel, dBias: g_res4e_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(163)
+        dataParallel?.gradientsReady(from: 6_584_064)
         // bn4e_branch2a (BatchNormalization + fused ReLU): res4e_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
         batchNormBackward(x: a_res4e_branch2a, y: a_bn4e_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4e_branch2a_gamma,
                           savedMean: bnMean_bn4e_branch2a, savedInvStd: bnInvStd_bn4e_branch2a, dGamma: g_bn4e_branch2a_gamma, dBeta: g_bn4e_branch2a_beta,
-                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(164)
+        dataParallel?.gradientsReady(from: 6_583_552)
         // res4e_branch2a (Conv2D): activation_33 [n, 4, 4, 1024] → [n, 4, 4, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_10, weights: p_res4e_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4e_branch2a_kernel, dBias: g_res4e_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 1024, outH: 4, outW: 4, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(165)
+        dataParallel?.gradientsReady(from: 6_321_152)
         // add_10 (Add + fused ReLU): bn4d_branch2c [n, 4, 4, 1024] + activation_30 [n, 4, 4, 1024] → [n, 4, 4, 1024]
         reluBackward(y: a_add_10, dy: gradientSlot2, dx: gradientSlot2, count: n * 16_384, accumulate: false, pool: pool)
         profiler?.mark(166)
         // bn4d_branch2c (BatchNormalization): res4d_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
         batchNormBackward(x: a_res4d_branch2c, y: a_bn4d_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4d_branch2c_gamma,
                           savedMean: bnMean_bn4d_branch2c, savedInvStd: bnInvStd_bn4d_branch2c, dGamma: g_bn4d_branch2c_gamma, dBeta: g_bn4d_branch2c_beta,
-                          rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(167)
+        dataParallel?.gradientsReady(from: 6_319_104)
         // res4d_branch2c (Conv2D): activation_32 [n, 4, 4, 256] → [n, 4, 4, 1024], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn4d_branch2b, weights: p_res4d_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4d_branch2c_kernel, dBias: g_res4d_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(168)
+        dataParallel?.gradientsReady(from: 6_055_936)
         // bn4d_branch2b (BatchNormalization + fused ReLU): res4d_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
         batchNormBackward(x: a_res4d_branch2b, y: a_bn4d_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4d_branch2b_gamma,
                           savedMean: bnMean_bn4d_branch2b, savedInvStd: bnInvStd_bn4d_branch2b, dGamma: g_bn4d_branch2b_gamma, dBeta: g_bn4d_branch2b_beta,
-                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(169)
+        dataParallel?.gradientsReady(from: 6_055_424)
         // res4d_branch2b (Conv2D): activation_31 [n, 4, 4, 256] → [n, 4, 4, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn4d_branch2a, weights: p_res4d_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4d_branch2b_kernel, dBias: g_res4d_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(170)
+        dataParallel?.gradientsReady(from: 5_465_344)
         // bn4d_branch2a (BatchNormalization + fused ReLU): res4d_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
         batchNormBackward(x: a_res4d_branch2a, y: a_bn4d_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4d_branch2a_gamma,
                           savedMean: bnMean_bn4d_branch2a, savedInvStd: bnInvStd_bn4d_branch2a, dGamma: g_bn4d_branch2a_gamma, dBeta: g_bn4d_branch2a_beta,
-                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(171)
+        dataParallel?.gradientsReady(from: 5_464_832)
         // res4d_branch2a (Conv2D): activation_30 [n, 4, 4, 1024] → [n, 4, 4, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_9, weights: p_res4d_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4d_branch2a_kernel, dBias: g_res4d_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 1024, outH: 4, outW: 4, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(172)
+        dataParallel?.gradientsReady(from: 5_202_432)
         // add_9 (Add + fused ReLU): bn4c_branch2c [n, 4, 4, 1024] + activation_27 [n, 4, 4, 1024] → [n, 4, 4, 1024]
         reluBackward(y: a_add_9, dy: gradientSlot2, dx: gradientSlot2, count: n * 16_384, accumulate: false, pool: pool)
         profiler?.mark(173)
         // bn4c_branch2c (BatchNormalization): res4c_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
         batchNormBackward(x: a_res4c_branch2c, y: a_bn4c_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4c_branch2c_gamma,
                           savedMean: bnMean_bn4c_branch2c, savedInvStd: bnInvStd_bn4c_branch2c, dGamma: g_bn4c_branch2c_gamma, dBeta: g_bn4c_branch2c_beta,
-                          rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(174)
+        dataParallel?.gradientsReady(from: 5_200_384)
         // res4c_branch2c (Conv2D): activation_29 [n, 4, 4, 256] → [n, 4, 4, 1024], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn4c_branch2b, weights: p_res4c_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4c_branch2c_kernel, dBias: g_res4c_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(175)
+        dataParallel?.gradientsReady(from: 4_937_216)
         // bn4c_branch2b (BatchNormalization + fused ReLU): res4c_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
         batchNormBackward(x: a_res4c_branch2b, y: a_bn4c_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4c_branch2b_gamma,
                           savedMean: bnMean_bn4c_branch2b, savedInvStd: bnInvStd_bn4c_branch2b, dGamma: g_bn4c_branch2b_gamma, dBeta: g_bn4c_branch2b_beta,
-                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(176)
+        dataParallel?.gradientsReady(from: 4_936_704)
         // res4c_branch2b (Conv2D): activation_28 [n, 4, 4, 256] → [n, 4, 4, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn4c_branch2a, weights: p_res4c_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4c_branch2b_kernel, dBias: g_res4c_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(177)
+        dataParallel?.gradientsReady(from: 4_346_624)
         // bn4c_branch2a (BatchNormalization + fused ReLU): res4c_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
         batchNormBackward(x: a_res4c_branch2a, y: a_bn4c_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4c_branch2a_gamma,
                           savedMean: bnMean_bn4c_branch2a, savedInvStd: bnInvStd_bn4c_branch2a, dGamma: g_bn4c_branch2a_gamma, dBeta: g_bn4c_branch2a_beta,
-                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(178)
+        dataParallel?.gradientsReady(from: 4_346_112)
         // res4c_branch2a (Conv2D): activation_27 [n, 4, 4, 1024] → [n, 4, 4, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_8, weights: p_res4c_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4c_branch2a_kernel, dBias: g_res4c_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 1024, outH: 4, outW: 4, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(179)
+        dataParallel?.gradientsReady(from: 4_083_712)
         // add_8 (Add + fused ReLU): bn4b_branch2c [n, 4, 4, 1024] + activation_24 [n, 4, 4, 1024] → [n, 4, 4, 1024]
         reluBackward(y: a_add_8, dy: gradientSlot2, dx: gradientSlot2, count: n * 16_384, accumulate: false, pool: pool)
         profiler?.mark(180)
         // bn4b_branch2c (BatchNormalization): res4b_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
         batchNormBackward(x: a_res4b_branch2c, y: a_bn4b_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4b_branch2c_gamma,
                           savedMean: bnMean_bn4b_branch2c, savedInvStd: bnInvStd_bn4b_branch2c, dGamma: g_bn4b_branch2c_gamma, dBeta: g_bn4b_branch2c_beta,
-                          rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(181)
+        dataParallel?.gradientsReady(from: 4_081_664)
         // res4b_branch2c (Conv2D): activation_26 [n, 4, 4, 256] → [n, 4, 4, 1024], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn4b_branch2b, weights: p_res4b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4b_branch2c_kernel, dBias: g_res4b_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(182)
+        dataParallel?.gradientsReady(from: 3_818_496)
         // bn4b_branch2b (BatchNormalization + fused ReLU): res4b_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
         batchNormBackward(x: a_res4b_branch2b, y: a_bn4b_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4b_branch2b_gamma,
                           savedMean: bnMean_bn4b_branch2b, savedInvStd: bnInvStd_bn4b_branch2b, dGamma: g_bn4b_branch2b_gamma, dBeta: g_bn4b_branch2b_beta,
-                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(183)
+        dataParallel?.gradientsReady(from: 3_817_984)
         // res4b_branch2b (Conv2D): activation_25 [n, 4, 4, 256] → [n, 4, 4, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn4b_branch2a, weights: p_res4b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4b_branch2b_kernel, dBias: g_res4b_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(184)
+        dataParallel?.gradientsReady(from: 3_227_904)
         // bn4b_branch2a (BatchNormalization + fused ReLU): res4b_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
         batchNormBackward(x: a_res4b_branch2a, y: a_bn4b_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn4b_branch2a_gamma,
                           savedMean: bnMean_bn4b_branch2a, savedInvStd: bnInvStd_bn4b_branch2a, dGamma: g_bn4b_branch2a_gamma, dBeta: g_bn4b_branch2a_beta,
-                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(185)
+        dataParallel?.gradientsReady(from: 3_227_392)
         // res4b_branch2a (Conv2D): activation_24 [n, 4, 4, 1024] → [n, 4, 4, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_7, weights: p_res4b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4b_branch2a_kernel, dBias: g_res4b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 1024, outH: 4, outW: 4, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(186)
+        dataParallel?.gradientsReady(from: 2_964_992)
         // add_7 (Add + fused ReLU): bn4a_branch2c [n, 4, 4, 1024] + bn4a_branch1 [n, 4, 4, 1024] → [n, 4, 4, 1024]
         reluBackward(y: a_add_7, dy: gradientSlot2, dx: gradientSlot2, count: n * 16_384, accumulate: false, pool: pool)
         profiler?.mark(187)
         // bn4a_branch1 (BatchNormalization): res4a_branch1 [n, 4, 4, 1024] → [n, 4, 4, 1024]
         batchNormBackward(x: a_res4a_branch1, y: a_bn4a_branch1, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4a_branch1_gamma,
                           savedMean: bnMean_bn4a_branch1, savedInvStd: bnInvStd_bn4a_branch1, dGamma: g_bn4a_branch1_gamma, dBeta: g_bn4a_branch1_beta,
-                          rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(188)
+        dataParallel?.gradientsReady(from: 2_962_944)
         // res4a_branch1 (Conv2D): activation_21 [n, 8, 8, 512] → [n, 4, 4, 1024], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_6, weights: p_res4a_branch1_kernel, dy: gradientSlot0, dWeights: g_res4a_branch1_kernel, dBias: g_res4a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 512, outH: 4, outW: 4, outC: 1024, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(189)
+        dataParallel?.gradientsReady(from: 2_437_632)
         // bn4a_branch2c (BatchNormalization): res4a_branch2c [n, 4, 4, 1024] → [n, 4, 4, 1024]
         batchNormBackward(x: a_res4a_branch2c, y: a_bn4a_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4a_branch2c_gamma,
                           savedMean: bnMean_bn4a_branch2c, savedInvStd: bnInvStd_bn4a_branch2c, dGamma: g_bn4a_branch2c_gamma, dBeta: g_bn4a_branch2c_beta,
-                          rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 1024, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(190)
+        dataParallel?.gradientsReady(from: 2_435_584)
         // res4a_branch2c (Conv2D): activation_23 [n, 4, 4, 256] → [n, 4, 4, 1024], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn4a_branch2b, weights: p_res4a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res4a_branch2c_kernel, dBias: g_res4a_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 1024, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(191)
+        dataParallel?.gradientsReady(from: 2_172_416)
         // bn4a_branch2b (BatchNormalization + fused ReLU): res4a_branch2b [n, 4, 4, 256] → [n, 4, 4, 256]
         batchNormBackward(x: a_res4a_branch2b, y: a_bn4a_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4a_branch2b_gamma,
                           savedMean: bnMean_bn4a_branch2b, savedInvStd: bnInvStd_bn4a_branch2b, dGamma: g_bn4a_branch2b_gamma, dBeta: g_bn4a_branch2b_beta,
-                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(192)
+        dataParallel?.gradientsReady(from: 2_171_904)
         // res4a_branch2b (Conv2D): activation_22 [n, 4, 4, 256] → [n, 4, 4, 256], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn4a_branch2a, weights: p_res4a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res4a_branch2b_kernel, dBias: g_res4a_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 256, outH: 4, outW: 4, outC: 256, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(193)
+        dataParallel?.gradientsReady(from: 1_581_824)
         // bn4a_branch2a (BatchNormalization + fused ReLU): res4a_branch2a [n, 4, 4, 256] → [n, 4, 4, 256]
         batchNormBackward(x: a_res4a_branch2a, y: a_bn4a_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn4a_branch2a_gamma,
                           savedMean: bnMean_bn4a_branch2a, savedInvStd: bnInvStd_bn4a_branch2a, dGamma: g_bn4a_branch2a_gamma, dBeta: g_bn4a_branch2a_beta,
-                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 256, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(194)
+        dataParallel?.gradientsReady(from: 1_581_312)
         // res4a_branch2a (Conv2D): activation_21 [n, 8, 8, 512] → [n, 4, 4, 256], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_6, weights: p_res4a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res4a_branch2a_kernel, dBias: g_res4a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 512, outH: 4, outW: 4, outC: 256, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(195)
+        dataParallel?.gradientsReady(from: 1_449_984)
         // add_6 (Add + fused ReLU): bn3d_branch2c [n, 8, 8, 512] + activation_18 [n, 8, 8, 512] → [n, 8, 8, 512]
         reluBackward(y: a_add_6, dy: gradientSlot1, dx: gradientSlot1, count: n * 32_768, accumulate: false, pool: pool)
         profiler?.mark(196)
         // bn3d_branch2c (BatchNormalization): res3d_branch2c [n, 8, 8, 512] → [n, 8, 8, 512]
         batchNormBackward(x: a_res3d_branch2c, y: a_bn3d_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3d_branch2c_gamma,
                           savedMean: bnMean_bn3d_branch2c, savedInvStd: bnInvStd_bn3d_branch2c, dGamma: g_bn3d_branch2c_gamma, dBeta: g_bn3d_branch2c_beta,
-                          rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(197)
+        dataParallel?.gradientsReady(from: 1_448_960)
         // res3d_branch2c (Conv2D): activation_20 [n, 8, 8, 128] → [n, 8, 8, 512], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3d_branch2b, weights: p_res3d_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3d_branch2c_kernel, dBias: g_res3d_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(198)
+        dataParallel?.gradientsReady(from: 1_382_912)
         // bn3d_branch2b (BatchNormalization + fused ReLU): res3d_branch2b [n, 8, 8, 128] → [n, 8, 8, 128]
         batchNormBackward(x: a_res3d_branch2b, y: a_bn3d_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3d_branch2b_gamma,
                           savedMean: bnMean_bn3d_branch2b, savedInvStd: bnInvStd_bn3d_branch2b, dGamma: g_bn3d_branch2b_gamma, dBeta: g_bn3d_branch2b_beta,
-                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(199)
+        dataParallel?.gradientsReady(from: 1_382_656)
         // res3d_branch2b (Conv2D): activation_19 [n, 8, 8, 128] → [n, 8, 8, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3d_branch2a, weights: p_res3d_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3d_branch2b_kernel, dBias: g_res3d_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(200)
+        dataParallel?.gradientsReady(from: 1_235_072)
         // bn3d_branch2a (BatchNormalization + fused ReLU): res3d_branch2a [n, 8, 8, 128] → [n, 8, 8, 128]
         batchNormBackward(x: a_res3d_branch2a, y: a_bn3d_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3d_branch2a_gamma,
                           savedMean: bnMean_bn3d_branch2a, savedInvStd: bnInvStd_bn3d_branch2a, dGamma: g_bn3d_branch2a_gamma, dBeta: g_bn3d_branch2a_beta,
-                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(201)
+        dataParallel?.gradientsReady(from: 1_234_816)
         // res3d_branch2a (Conv2D): activation_18 [n, 8, 8, 512] → [n, 8, 8, 128], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_5, weights: p_res3d_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3d_branch2a_kernel, dBias: g_res3d_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 512, outH: 8, outW: 8, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(202)
+        dataParallel?.gradientsReady(from: 1_169_152)
         // add_5 (Add + fused ReLU): bn3c_branch2c [n, 8, 8, 512] + activation_15 [n, 8, 8, 512] → [n, 8, 8, 512]
         reluBackward(y: a_add_5, dy: gradientSlot1, dx: gradientSlot1, count: n * 32_768, accumulate: false, pool: pool)
         profiler?.mark(203)
         // bn3c_branch2c (BatchNormalization): res3c_branch2c [n, 8, 8, 512] → [n, 8, 8, 512]
         batchNormBackward(x: a_res3c_branch2c, y: a_bn3c_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3c_branch2c_gamma,
                           savedMean: bnMean_bn3c_branch2c, savedInvStd: bnInvStd_bn3c_branch2c, dGamma: g_bn3c_branch2c_gamma, dBeta: g_bn3c_branch2c_beta,
-                          rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(204)
+        dataParallel?.gradientsReady(from: 1_168_128)
         // res3c_branch2c (Conv2D): activation_17 [n, 8, 8, 128] → [n, 8, 8, 512], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3c_branch2b, weights: p_res3c_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3c_branch2c_kernel, dBias: g_res3c_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(205)
+        dataParallel?.gradientsReady(from: 1_102_080)
         // bn3c_branch2b (BatchNormalization + fused ReLU): res3c_branch2b [n, 8, 8, 128] → [n, 8, 8, 128]
         batchNormBackward(x: a_res3c_branch2b, y: a_bn3c_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3c_branch2b_gamma,
                           savedMean: bnMean_bn3c_branch2b, savedInvStd: bnInvStd_bn3c_branch2b, dGamma: g_bn3c_branch2b_gamma, dBeta: g_bn3c_branch2b_beta,
-                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(206)
+        dataParallel?.gradientsReady(from: 1_101_824)
         // res3c_branch2b (Conv2D): activation_16 [n, 8, 8, 128] → [n, 8, 8, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3c_branch2a, weights: p_res3c_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3c_branch2b_kernel, dBias: g_res3c_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(207)
+        dataParallel?.gradientsReady(from: 954_240)
         // bn3c_branch2a (BatchNormalization + fused ReLU): res3c_branch2a [n, 8, 8, 128] → [n, 8, 8, 128]
         batchNormBackward(x: a_res3c_branch2a, y: a_bn3c_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3c_branch2a_gamma,
                           savedMean: bnMean_bn3c_branch2a, savedInvStd: bnInvStd_bn3c_branch2a, dGamma: g_bn3c_branch2a_gamma, dBeta: g_bn3c_branch2a_beta,
-                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(208)
+        dataParallel?.gradientsReady(from: 953_984)
         // res3c_branch2a (Conv2D): activation_15 [n, 8, 8, 512] → [n, 8, 8, 128], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_4, weights: p_res3c_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3c_branch2a_kernel, dBias: g_res3c_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 512, outH: 8, outW: 8, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(209)
+        dataParallel?.gradientsReady(from: 888_320)
         // add_4 (Add + fused ReLU): bn3b_branch2c [n, 8, 8, 512] + activation_12 [n, 8, 8, 512] → [n, 8, 8, 512]
         reluBackward(y: a_add_4, dy: gradientSlot1, dx: gradientSlot1, count: n * 32_768, accumulate: false, pool: pool)
         profiler?.mark(210)
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 8, 8, 512] → [n, 8, 8, 512]
         batchNormBackward(x: a_res3b_branch2c, y: a_bn3b_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2c_gamma,
                           savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, dGamma: g_bn3b_branch2c_gamma, dBeta: g_bn3b_branch2c_beta,
-                          rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(211)
+        dataParallel?.gradientsReady(from: 887_296)
         // res3b_branch2c (Conv2D): activation_14 [n, 8, 8, 128] → [n, 8, 8, 512], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2c_kernel, dBias: g_res3b_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(212)
+        dataParallel?.gradientsReady(from: 821_248)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 8, 8, 128] → [n, 8, 8, 128]
         batchNormBackward(x: a_res3b_branch2b, y: a_bn3b_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2b_gamma,
                           savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, dGamma: g_bn3b_branch2b_gamma, dBeta: g_bn3b_branch2b_beta,
-                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(213)
+        dataParallel?.gradientsReady(from: 820_992)
         // res3b_branch2b (Conv2D): activation_13 [n, 8, 8, 128] → [n, 8, 8, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2b_kernel, dBias: g_res3b_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(214)
+        dataParallel?.gradientsReady(from: 673_408)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 8, 8, 128] → [n, 8, 8, 128]
         batchNormBackward(x: a_res3b_branch2a, y: a_bn3b_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2a_gamma,
                           savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, dGamma: g_bn3b_branch2a_gamma, dBeta: g_bn3b_branch2a_beta,
-                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(215)
+        dataParallel?.gradientsReady(from: 673_152)
         // res3b_branch2a (Conv2D): activation_12 [n, 8, 8, 512] → [n, 8, 8, 128], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_3, weights: p_res3b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2a_kernel, dBias: g_res3b_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 512, outH: 8, outW: 8, outC: 128, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(216)
+        dataParallel?.gradientsReady(from: 607_488)
         // add_3 (Add + fused ReLU): bn3a_branch2c [n, 8, 8, 512] + bn3a_branch1 [n, 8, 8, 512] → [n, 8, 8, 512]
         reluBackward(y: a_add_3, dy: gradientSlot1, dx: gradientSlot1, count: n * 32_768, accumulate: false, pool: pool)
         profiler?.mark(217)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 8, 8, 512] → [n, 8, 8, 512]
         batchNormBackward(x: a_res3a_branch1, y: a_bn3a_branch1, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch1_gamma,
                           savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, dGamma: g_bn3a_branch1_gamma, dBeta: g_bn3a_branch1_beta,
-                          rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(218)
+        dataParallel?.gradientsReady(from: 606_464)
         // res3a_branch1 (Conv2D): activation_9 [n, 15, 15, 256] → [n, 8, 8, 512], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_2, weights: p_res3a_branch1_kernel, dy: gradientSlot0, dWeights: g_res3a_branch1_kernel, dBias: g_res3a_branch1_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 256, outH: 8, outW: 8, outC: 512, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(219)
+        dataParallel?.gradientsReady(from: 474_880)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 8, 8, 512] → [n, 8, 8, 512]
         batchNormBackward(x: a_res3a_branch2c, y: a_bn3a_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2c_gamma,
                           savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, dGamma: g_bn3a_branch2c_gamma, dBeta: g_bn3a_branch2c_beta,
-                          rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 512, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(220)
+        dataParallel?.gradientsReady(from: 473_856)
         // res3a_branch2c (Conv2D): activation_11 [n, 8, 8, 128] → [n, 8, 8, 512], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2c_kernel, dBias: g_res3a_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 512, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(221)
+        dataParallel?.gradientsReady(from: 407_808)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 8, 8, 128] → [n, 8, 8, 128]
         batchNormBackward(x: a_res3a_branch2b, y: a_bn3a_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2b_gamma,
                           savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, dGamma: g_bn3a_branch2b_gamma, dBeta: g_bn3a_branch2b_beta,
-                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(222)
+        dataParallel?.gradientsReady(from: 407_552)
         // res3a_branch2b (Conv2D): activation_10 [n, 8, 8, 128] → [n, 8, 8, 128], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2b_kernel, dBias: g_res3a_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 8, inW: 8, inC: 128, outH: 8, outW: 8, outC: 128, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(223)
+        dataParallel?.gradientsReady(from: 259_968)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 8, 8, 128] → [n, 8, 8, 128]
         batchNormBackward(x: a_res3a_branch2a, y: a_bn3a_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2a_gamma,
                           savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, dGamma: g_bn3a_branch2a_gamma, dBeta: g_bn3a_branch2a_beta,
-                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 128, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(224)
+        dataParallel?.gradientsReady(from: 259_712)
         // res3a_branch2a (Conv2D): activation_9 [n, 15, 15, 256] → [n, 8, 8, 128], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_2, weights: p_res3a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2a_kernel, dBias: g_res3a_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 256, outH: 8, outW: 8, outC: 128, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(225)
+        dataParallel?.gradientsReady(from: 226_816)
         // add_2 (Add + fused ReLU): bn2c_branch2c [n, 15, 15, 256] + activation_6 [n, 15, 15, 256] → [n, 15, 15, 256]
         reluBackward(y: a_add_2, dy: gradientSlot2, dx: gradientSlot2, count: n * 57_600, accumulate: false, pool: pool)
         profiler?.mark(226)
         // bn2c_branch2c (BatchNormalization): res2c_branch2c [n, 15, 15, 256] → [n, 15, 15, 256]
         batchNormBackward(x: a_res2c_branch2c, y: a_bn2c_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2c_branch2c_gamma,
                           savedMean: bnMean_bn2c_branch2c, savedInvStd: bnInvStd_bn2c_branch2c, dGamma: g_bn2c_branch2c_gamma, dBeta: g_bn2c_branch2c_beta,
-                          rows: n * 225, channels: 256, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 225, channels: 256, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(227)
+        dataParallel?.gradientsReady(from: 226_304)
         // res2c_branch2c (Conv2D): activation_8 [n, 15, 15, 64] → [n, 15, 15, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2c_branch2b, weights: p_res2c_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2c_branch2c_kernel, dBias: g_res2c_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(228)
+        dataParallel?.gradientsReady(from: 209_664)
         // bn2c_branch2b (BatchNormalization + fused ReLU): res2c_branch2b [n, 15, 15, 64] → [n, 15, 15, 64]
         batchNormBackward(x: a_res2c_branch2b, y: a_bn2c_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2c_branch2b_gamma,
                           savedMean: bnMean_bn2c_branch2b, savedInvStd: bnInvStd_bn2c_branch2b, dGamma: g_bn2c_branch2b_gamma, dBeta: g_bn2c_branch2b_beta,
-                          rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(229)
+        dataParallel?.gradientsReady(from: 209_536)
         // res2c_branch2b (Conv2D): activation_7 [n, 15, 15, 64] → [n, 15, 15, 64], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn2c_branch2a, weights: p_res2c_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2c_branch2b_kernel, dBias: g_res2c_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(230)
+        dataParallel?.gradientsReady(from: 172_608)
         // bn2c_branch2a (BatchNormalization + fused ReLU): res2c_branch2a [n, 15, 15, 64] → [n, 15, 15, 64]
         batchNormBackward(x: a_res2c_branch2a, y: a_bn2c_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2c_branch2a_gamma,
                           savedMean: bnMean_bn2c_branch2a, savedInvStd: bnInvStd_bn2c_branch2a, dGamma: g_bn2c_branch2a_gamma, dBeta: g_bn2c_branch2a_beta,
-                          rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(231)
+        dataParallel?.gradientsReady(from: 172_480)
         // res2c_branch2a (Conv2D): activation_6 [n, 15, 15, 256] → [n, 15, 15, 64], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_1, weights: p_res2c_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2c_branch2a_kernel, dBias: g_res2c_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 256, outH: 15, outW: 15, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(232)
+        dataParallel?.gradientsReady(from: 156_032)
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 15, 15, 256] + activation_3 [n, 15, 15, 256] → [n, 15, 15, 256]
         reluBackward(y: a_add_1, dy: gradientSlot2, dx: gradientSlot2, count: n * 57_600, accumulate: false, pool: pool)
         profiler?.mark(233)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 15, 15, 256] → [n, 15, 15, 256]
         batchNormBackward(x: a_res2b_branch2c, y: a_bn2b_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2c_gamma,
                           savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, dGamma: g_bn2b_branch2c_gamma, dBeta: g_bn2b_branch2c_beta,
-                          rows: n * 225, channels: 256, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 225, channels: 256, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(234)
+        dataParallel?.gradientsReady(from: 155_520)
         // res2b_branch2c (Conv2D): activation_5 [n, 15, 15, 64] → [n, 15, 15, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2c_kernel, dBias: g_res2b_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(235)
+        dataParallel?.gradientsReady(from: 138_880)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 15, 15, 64] → [n, 15, 15, 64]
         batchNormBackward(x: a_res2b_branch2b, y: a_bn2b_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2b_gamma,
                           savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, dGamma: g_bn2b_branch2b_gamma, dBeta: g_bn2b_branch2b_beta,
-                          rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(236)
+        dataParallel?.gradientsReady(from: 138_752)
         // res2b_branch2b (Conv2D): activation_4 [n, 15, 15, 64] → [n, 15, 15, 64], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2b_kernel, dBias: g_res2b_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(237)
+        dataParallel?.gradientsReady(from: 101_824)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 15, 15, 64] → [n, 15, 15, 64]
         batchNormBackward(x: a_res2b_branch2a, y: a_bn2b_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2a_gamma,
                           savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, dGamma: g_bn2b_branch2a_gamma, dBeta: g_bn2b_branch2a_beta,
-                          rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(238)
+        dataParallel?.gradientsReady(from: 101_696)
         // res2b_branch2a (Conv2D): activation_3 [n, 15, 15, 256] → [n, 15, 15, 64], 1×1/1 (GEMM)
         conv2DBackward(x: a_add, weights: p_res2b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2a_kernel, dBias: g_res2b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 256, outH: 15, outW: 15, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(239)
+        dataParallel?.gradientsReady(from: 85_248)
         // add (Add + fused ReLU): bn2a_branch2c [n, 15, 15, 256] + bn2a_branch1 [n, 15, 15, 256] → [n, 15, 15, 256]
         reluBackward(y: a_add, dy: gradientSlot2, dx: gradientSlot2, count: n * 57_600, accumulate: false, pool: pool)
         profiler?.mark(240)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 15, 15, 256] → [n, 15, 15, 256]
         batchNormBackward(x: a_res2a_branch1, y: a_bn2a_branch1, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch1_gamma,
                           savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, dGamma: g_bn2a_branch1_gamma, dBeta: g_bn2a_branch1_beta,
-                          rows: n * 225, channels: 256, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 225, channels: 256, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(241)
+        dataParallel?.gradientsReady(from: 84_736)
         // res2a_branch1 (Conv2D): max_pooling2d [n, 15, 15, 64] → [n, 15, 15, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, dy: gradientSlot0, dWeights: g_res2a_branch1_kernel, dBias: g_res2a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(242)
+        dataParallel?.gradientsReady(from: 68_096)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 15, 15, 256] → [n, 15, 15, 256]
         batchNormBackward(x: a_res2a_branch2c, y: a_bn2a_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2c_gamma,
                           savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, dGamma: g_bn2a_branch2c_gamma, dBeta: g_bn2a_branch2c_beta,
-                          rows: n * 225, channels: 256, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 225, channels: 256, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(243)
+        dataParallel?.gradientsReady(from: 67_584)
         // res2a_branch2c (Conv2D): activation_2 [n, 15, 15, 64] → [n, 15, 15, 256], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2c_kernel, dBias: g_res2a_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 256, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(244)
+        dataParallel?.gradientsReady(from: 50_944)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 15, 15, 64] → [n, 15, 15, 64]
         batchNormBackward(x: a_res2a_branch2b, y: a_bn2a_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2b_gamma,
                           savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, dGamma: g_bn2a_branch2b_gamma, dBeta: g_bn2a_branch2b_beta,
-                          rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(245)
+        dataParallel?.gradientsReady(from: 50_816)
         // res2a_branch2b (Conv2D): activation_1 [n, 15, 15, 64] → [n, 15, 15, 64], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2b_kernel, dBias: g_res2a_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 64, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(246)
+        dataParallel?.gradientsReady(from: 13_888)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 15, 15, 64] → [n, 15, 15, 64]
         batchNormBackward(x: a_res2a_branch2a, y: a_bn2a_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2a_gamma,
                           savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, dGamma: g_bn2a_branch2a_gamma, dBeta: g_bn2a_branch2a_beta,
-                          rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 225, channels: 64, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(247)
+        dataParallel?.gradientsReady(from: 13_760)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 15, 15, 64] → [n, 15, 15, 64], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2a_kernel, dBias: g_res2a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 15, inW: 15, inC: 64, outH: 15, outW: 15, outC: 64, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(248)
+        dataParallel?.gradientsReady(from: 9600)
         // max_pooling2d (MaxPooling2D): activation [n, 32, 32, 64] → [n, 15, 15, 64]
         maxPoolBackward(gradientSlot1, argmax: argmax_max_pooling2d, gradientSlot0, count: n, PoolGeometry(inH: 32, inW: 32, channels: 64, outH: 15, outW: 15, poolH: 3, poolW: 3, strideH: 2, strideW: 2), accumulate: false, pool: pool)
         profiler?.mark(249)
         // bn_conv1 (BatchNormalization + fused ReLU): conv1 [n, 32, 32, 64] → [n, 32, 32, 64]
         batchNormBackward(x: a_conv1, y: a_bn_conv1, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn_conv1_gamma,
                           savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, dGamma: g_bn_conv1_gamma, dBeta: g_bn_conv1_beta,
-                          rows: n * 1024, channels: 64, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 1024, channels: 64, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(250)
+        dataParallel?.gradientsReady(from: 9472)
         // conv1 (Conv2D): zero_padding2d [n, 70, 70, 3] → [n, 32, 32, 64], 7×7/2 (im2col + GEMM)
         conv2DBackward(x: a_zero_padding2d, weights: p_conv1_kernel, dy: gradientSlot1, dWeights: g_conv1_kernel, dBias: g_conv1_bias,
                        dx: (inputGradient ? gradientSlot0 : nil), accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 70, inW: 70, inC: 3, outH: 32, outW: 32, outC: 64, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(251)
+        dataParallel?.gradientsReady(from: 0)
         if inputGradient {
             // zero_padding2d (ZeroPadding2D): input_layer [n, 64, 64, 3] → [n, 70, 70, 3]
             zeroPadBackward(gradientSlot0, self.inputGradient, count: n, PadGeometry(height: 64, width: 64, channels: 3, top: 3, bottom: 3, left: 3, right: 3), accumulate: false, pool: pool)

@@ -268,6 +268,8 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
     public let pool: ThreadPool
     /// Per-step timing for `bench --profile`; nil (one branch per step) otherwise.
     public var profiler: StepProfiler?
+    /// Data-parallel training (gradient buckets, loss scale, synchronized batch norm); nil in one process.
+    public var dataParallel: DataParallelHooks?
 
     /// Kernel steps in profiler order (forward, loss, backward, optimizer) with their FLOPs per sample.
     public static let profiledSteps: [ProfiledStep] = [
@@ -618,6 +620,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
     public func forward(count n: Int, training: Bool) {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
         profiler?.start()
+        let bnSync = training ? dataParallel?.batchNormSync : nil
         // zero_padding2d (ZeroPadding2D): input_layer [n, 16, 16, 3] → [n, 22, 22, 3]
         zeroPad(input, a_zero_padding2d, count: n, PadGeometry(height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3), pool: pool)
         profiler?.mark(0)
@@ -628,7 +631,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn_conv1 (BatchNormalization + fused ReLU): conv1 [n, 8, 8, 8] → [n, 8, 8, 8]
         if training {
             batchNormTraining(x: a_conv1, y: a_bn_conv1, gamma: p_bn_conv1_gamma, beta: p_bn_conv1_beta, movingMean: p_bn_conv1_moving_mean, movingVariance: p_bn_conv1_moving_variance,
-                              savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, rows: n * 64, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, rows: n * 64, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_conv1, y: a_bn_conv1, gamma: p_bn_conv1_gamma, beta: p_bn_conv1_beta, movingMean: p_bn_conv1_moving_mean, movingVariance: p_bn_conv1_moving_variance,
                                rows: n * 64, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -644,7 +647,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
-                              savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -657,7 +660,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
-                              savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -670,7 +673,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
-                              savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
                                rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -683,7 +686,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
-                              savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
                                rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -699,7 +702,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
-                              savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -712,7 +715,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
-                              savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -725,7 +728,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
-                              savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
                                rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -741,7 +744,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
-                              savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -754,7 +757,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
-                              savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -767,7 +770,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
-                              savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
                                rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -780,7 +783,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
-                              savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
                                rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -796,7 +799,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
-                              savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -809,7 +812,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
-                              savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -822,7 +825,7 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
-                              savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
                                rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -845,12 +848,14 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
         profiler?.start()
         let result = crossEntropy(logits: logits, labels: labels, count: n, classes: 6)
-        crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6)
+        let dataParallel = self.dataParallel, bnSync = dataParallel?.batchNormSync
+        crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6, scale: dataParallel?.lossScale)
         profiler?.mark(38)
         // fc6 (Dense): flatten [n, 128] → [n, 6]
         denseBackward(x: a_avg_pool, weights: p_fc6_kernel, dy: dLogits, dWeights: g_fc6_kernel, dBias: g_fc6_bias,
                       dx: gradientSlot0, accumulate: false, count: n, inputs: 128, outputs: 6, pool: pool)
         profiler?.mark(39)
+        dataParallel?.gradientsReady(from: 4896)
         // avg_pool (AveragePooling2D): activation_12 [n, 4, 4, 32] → [n, 2, 2, 32]
         avgPoolBackward(gradientSlot0, gradientSlot1, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), accumulate: false, pool: pool)
         profiler?.mark(40)
@@ -860,165 +865,195 @@ public final class TinyF32: GeneratedModel, @unchecked Sendable {
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3b_branch2c, y: a_bn3b_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2c_gamma,
                           savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, dGamma: g_bn3b_branch2c_gamma, dBeta: g_bn3b_branch2c_beta,
-                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(42)
+        dataParallel?.gradientsReady(from: 4832)
         // res3b_branch2c (Conv2D): activation_11 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2c_kernel, dBias: g_res3b_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(43)
+        dataParallel?.gradientsReady(from: 4544)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3b_branch2b, y: a_bn3b_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2b_gamma,
                           savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, dGamma: g_bn3b_branch2b_gamma, dBeta: g_bn3b_branch2b_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(44)
+        dataParallel?.gradientsReady(from: 4528)
         // res3b_branch2b (Conv2D): activation_10 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2b_kernel, dBias: g_res3b_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(45)
+        dataParallel?.gradientsReady(from: 3944)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3b_branch2a, y: a_bn3b_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2a_gamma,
                           savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, dGamma: g_bn3b_branch2a_gamma, dBeta: g_bn3b_branch2a_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(46)
+        dataParallel?.gradientsReady(from: 3928)
         // res3b_branch2a (Conv2D): activation_9 [n, 4, 4, 32] → [n, 4, 4, 8], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_2, weights: p_res3b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2a_kernel, dBias: g_res3b_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(47)
+        dataParallel?.gradientsReady(from: 3664)
         // add_2 (Add + fused ReLU): bn3a_branch2c [n, 4, 4, 32] + bn3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         reluBackward(y: a_add_2, dy: gradientSlot1, dx: gradientSlot1, count: n * 512, accumulate: false, pool: pool)
         profiler?.mark(48)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3a_branch1, y: a_bn3a_branch1, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch1_gamma,
                           savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, dGamma: g_bn3a_branch1_gamma, dBeta: g_bn3a_branch1_beta,
-                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(49)
+        dataParallel?.gradientsReady(from: 3600)
         // res3a_branch1 (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 32], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_1, weights: p_res3a_branch1_kernel, dy: gradientSlot0, dWeights: g_res3a_branch1_kernel, dBias: g_res3a_branch1_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(50)
+        dataParallel?.gradientsReady(from: 3056)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3a_branch2c, y: a_bn3a_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2c_gamma,
                           savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, dGamma: g_bn3a_branch2c_gamma, dBeta: g_bn3a_branch2c_beta,
-                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(51)
+        dataParallel?.gradientsReady(from: 2992)
         // res3a_branch2c (Conv2D): activation_8 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2c_kernel, dBias: g_res3a_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(52)
+        dataParallel?.gradientsReady(from: 2704)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3a_branch2b, y: a_bn3a_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2b_gamma,
                           savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, dGamma: g_bn3a_branch2b_gamma, dBeta: g_bn3a_branch2b_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(53)
+        dataParallel?.gradientsReady(from: 2688)
         // res3a_branch2b (Conv2D): activation_7 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2b_kernel, dBias: g_res3a_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(54)
+        dataParallel?.gradientsReady(from: 2104)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3a_branch2a, y: a_bn3a_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2a_gamma,
                           savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, dGamma: g_bn3a_branch2a_gamma, dBeta: g_bn3a_branch2a_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(55)
+        dataParallel?.gradientsReady(from: 2088)
         // res3a_branch2a (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 8], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_1, weights: p_res3a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2a_kernel, dBias: g_res3a_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(56)
+        dataParallel?.gradientsReady(from: 1952)
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 7, 7, 16] + activation_3 [n, 7, 7, 16] → [n, 7, 7, 16]
         reluBackward(y: a_add_1, dy: gradientSlot2, dx: gradientSlot2, count: n * 784, accumulate: false, pool: pool)
         profiler?.mark(57)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2b_branch2c, y: a_bn2b_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2c_gamma,
                           savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, dGamma: g_bn2b_branch2c_gamma, dBeta: g_bn2b_branch2c_beta,
-                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(58)
+        dataParallel?.gradientsReady(from: 1920)
         // res2b_branch2c (Conv2D): activation_5 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2c_kernel, dBias: g_res2b_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(59)
+        dataParallel?.gradientsReady(from: 1840)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2b_branch2b, y: a_bn2b_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2b_gamma,
                           savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, dGamma: g_bn2b_branch2b_gamma, dBeta: g_bn2b_branch2b_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(60)
+        dataParallel?.gradientsReady(from: 1832)
         // res2b_branch2b (Conv2D): activation_4 [n, 7, 7, 4] → [n, 7, 7, 4], 2×2/1 (im2col + GEMM)
         conv2DBackward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2b_kernel, dBias: g_res2b_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(61)
+        dataParallel?.gradientsReady(from: 1764)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2b_branch2a, y: a_bn2b_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2a_gamma,
                           savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, dGamma: g_bn2b_branch2a_gamma, dBeta: g_bn2b_branch2a_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(62)
+        dataParallel?.gradientsReady(from: 1756)
         // res2b_branch2a (Conv2D): activation_3 [n, 7, 7, 16] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DBackward(x: a_add, weights: p_res2b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2a_kernel, dBias: g_res2b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(63)
+        dataParallel?.gradientsReady(from: 1688)
         // add (Add + fused ReLU): bn2a_branch2c [n, 7, 7, 16] + bn2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         reluBackward(y: a_add, dy: gradientSlot2, dx: gradientSlot2, count: n * 784, accumulate: false, pool: pool)
         profiler?.mark(64)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2a_branch1, y: a_bn2a_branch1, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch1_gamma,
                           savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, dGamma: g_bn2a_branch1_gamma, dBeta: g_bn2a_branch1_beta,
-                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(65)
+        dataParallel?.gradientsReady(from: 1656)
         // res2a_branch1 (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, dy: gradientSlot0, dWeights: g_res2a_branch1_kernel, dBias: g_res2a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(66)
+        dataParallel?.gradientsReady(from: 1512)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2a_branch2c, y: a_bn2a_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2c_gamma,
                           savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, dGamma: g_bn2a_branch2c_gamma, dBeta: g_bn2a_branch2c_beta,
-                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(67)
+        dataParallel?.gradientsReady(from: 1480)
         // res2a_branch2c (Conv2D): activation_2 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2c_kernel, dBias: g_res2a_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(68)
+        dataParallel?.gradientsReady(from: 1400)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2a_branch2b, y: a_bn2a_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2b_gamma,
                           savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, dGamma: g_bn2a_branch2b_gamma, dBeta: g_bn2a_branch2b_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(69)
+        dataParallel?.gradientsReady(from: 1392)
         // res2a_branch2b (Conv2D): activation_1 [n, 7, 7, 4] → [n, 7, 7, 4], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2b_kernel, dBias: g_res2a_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(70)
+        dataParallel?.gradientsReady(from: 1244)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2a_branch2a, y: a_bn2a_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2a_gamma,
                           savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, dGamma: g_bn2a_branch2a_gamma, dBeta: g_bn2a_branch2a_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(71)
+        dataParallel?.gradientsReady(from: 1236)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2a_kernel, dBias: g_res2a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(72)
+        dataParallel?.gradientsReady(from: 1200)
         // max_pooling2d (MaxPooling2D): activation [n, 8, 8, 8] → [n, 7, 7, 8]
         maxPoolBackward(gradientSlot1, argmax: argmax_max_pooling2d, gradientSlot0, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1), accumulate: false, pool: pool)
         profiler?.mark(73)
         // bn_conv1 (BatchNormalization + fused ReLU): conv1 [n, 8, 8, 8] → [n, 8, 8, 8]
         batchNormBackward(x: a_conv1, y: a_bn_conv1, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn_conv1_gamma,
                           savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, dGamma: g_bn_conv1_gamma, dBeta: g_bn_conv1_beta,
-                          rows: n * 64, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 8, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(74)
+        dataParallel?.gradientsReady(from: 1184)
         // conv1 (Conv2D): zero_padding2d [n, 22, 22, 3] → [n, 8, 8, 8], 7×7/2 (im2col + GEMM)
         conv2DBackward(x: a_zero_padding2d, weights: p_conv1_kernel, dy: gradientSlot1, dWeights: g_conv1_kernel, dBias: g_conv1_bias,
                        dx: (inputGradient ? gradientSlot0 : nil), accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 22, inW: 22, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(75)
+        dataParallel?.gradientsReady(from: 0)
         if inputGradient {
             // zero_padding2d (ZeroPadding2D): input_layer [n, 16, 16, 3] → [n, 22, 22, 3]
             zeroPadBackward(gradientSlot0, self.inputGradient, count: n, PadGeometry(height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3), accumulate: false, pool: pool)
@@ -1585,6 +1620,8 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
     public let pool: ThreadPool
     /// Per-step timing for `bench --profile`; nil (one branch per step) otherwise.
     public var profiler: StepProfiler?
+    /// Data-parallel training (gradient buckets, loss scale, synchronized batch norm); nil in one process.
+    public var dataParallel: DataParallelHooks?
 
     /// Kernel steps in profiler order (forward, loss, backward, optimizer) with their FLOPs per sample.
     public static let profiledSteps: [ProfiledStep] = [
@@ -1935,6 +1972,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
     public func forward(count n: Int, training: Bool) {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
         profiler?.start()
+        let bnSync = training ? dataParallel?.batchNormSync : nil
         // zero_padding2d (ZeroPadding2D): input_layer [n, 16, 16, 3] → [n, 22, 22, 3]
         zeroPad(input, a_zero_padding2d, count: n, PadGeometry(height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3), pool: pool)
         profiler?.mark(0)
@@ -1945,7 +1983,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn_conv1 (BatchNormalization + fused ReLU): conv1 [n, 8, 8, 8] → [n, 8, 8, 8]
         if training {
             batchNormTraining(x: a_conv1, y: a_bn_conv1, gamma: p_bn_conv1_gamma, beta: p_bn_conv1_beta, movingMean: p_bn_conv1_moving_mean, movingVariance: p_bn_conv1_moving_variance,
-                              savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, rows: n * 64, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, rows: n * 64, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_conv1, y: a_bn_conv1, gamma: p_bn_conv1_gamma, beta: p_bn_conv1_beta, movingMean: p_bn_conv1_moving_mean, movingVariance: p_bn_conv1_moving_variance,
                                rows: n * 64, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -1961,7 +1999,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
-                              savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2a_branch2a, y: a_bn2a_branch2a, gamma: p_bn2a_branch2a_gamma, beta: p_bn2a_branch2a_beta, movingMean: p_bn2a_branch2a_moving_mean, movingVariance: p_bn2a_branch2a_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -1974,7 +2012,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
-                              savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2a_branch2b, y: a_bn2a_branch2b, gamma: p_bn2a_branch2b_gamma, beta: p_bn2a_branch2b_beta, movingMean: p_bn2a_branch2b_moving_mean, movingVariance: p_bn2a_branch2b_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -1987,7 +2025,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
-                              savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2a_branch2c, y: a_bn2a_branch2c, gamma: p_bn2a_branch2c_gamma, beta: p_bn2a_branch2c_beta, movingMean: p_bn2a_branch2c_moving_mean, movingVariance: p_bn2a_branch2c_moving_variance,
                                rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2000,7 +2038,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
-                              savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2a_branch1, y: a_bn2a_branch1, gamma: p_bn2a_branch1_gamma, beta: p_bn2a_branch1_beta, movingMean: p_bn2a_branch1_moving_mean, movingVariance: p_bn2a_branch1_moving_variance,
                                rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2016,7 +2054,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
-                              savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2b_branch2a, y: a_bn2b_branch2a, gamma: p_bn2b_branch2a_gamma, beta: p_bn2b_branch2a_beta, movingMean: p_bn2b_branch2a_moving_mean, movingVariance: p_bn2b_branch2a_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2029,7 +2067,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         if training {
             batchNormTraining(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
-                              savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, rows: n * 49, channels: 4, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2b_branch2b, y: a_bn2b_branch2b, gamma: p_bn2b_branch2b_gamma, beta: p_bn2b_branch2b_beta, movingMean: p_bn2b_branch2b_moving_mean, movingVariance: p_bn2b_branch2b_moving_variance,
                                rows: n * 49, channels: 4, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2042,7 +2080,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         if training {
             batchNormTraining(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
-                              savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, rows: n * 49, channels: 16, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res2b_branch2c, y: a_bn2b_branch2c, gamma: p_bn2b_branch2c_gamma, beta: p_bn2b_branch2c_beta, movingMean: p_bn2b_branch2c_moving_mean, movingVariance: p_bn2b_branch2c_moving_variance,
                                rows: n * 49, channels: 16, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2058,7 +2096,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
-                              savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3a_branch2a, y: a_bn3a_branch2a, gamma: p_bn3a_branch2a_gamma, beta: p_bn3a_branch2a_beta, movingMean: p_bn3a_branch2a_moving_mean, movingVariance: p_bn3a_branch2a_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2071,7 +2109,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
-                              savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3a_branch2b, y: a_bn3a_branch2b, gamma: p_bn3a_branch2b_gamma, beta: p_bn3a_branch2b_beta, movingMean: p_bn3a_branch2b_moving_mean, movingVariance: p_bn3a_branch2b_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2084,7 +2122,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
-                              savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3a_branch2c, y: a_bn3a_branch2c, gamma: p_bn3a_branch2c_gamma, beta: p_bn3a_branch2c_beta, movingMean: p_bn3a_branch2c_moving_mean, movingVariance: p_bn3a_branch2c_moving_variance,
                                rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2097,7 +2135,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
-                              savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3a_branch1, y: a_bn3a_branch1, gamma: p_bn3a_branch1_gamma, beta: p_bn3a_branch1_beta, movingMean: p_bn3a_branch1_moving_mean, movingVariance: p_bn3a_branch1_moving_variance,
                                rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2113,7 +2151,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
-                              savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3b_branch2a, y: a_bn3b_branch2a, gamma: p_bn3b_branch2a_gamma, beta: p_bn3b_branch2a_beta, movingMean: p_bn3b_branch2a_moving_mean, movingVariance: p_bn3b_branch2a_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2126,7 +2164,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         if training {
             batchNormTraining(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
-                              savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, rows: n * 16, channels: 8, momentum: 0.99, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3b_branch2b, y: a_bn3b_branch2b, gamma: p_bn3b_branch2b_gamma, beta: p_bn3b_branch2b_beta, movingMean: p_bn3b_branch2b_moving_mean, movingVariance: p_bn3b_branch2b_moving_variance,
                                rows: n * 16, channels: 8, epsilon: 0.001, relu: true, scratch: bnScratch, pool: pool)
@@ -2139,7 +2177,7 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         if training {
             batchNormTraining(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
-                              savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
+                              savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, rows: n * 16, channels: 32, momentum: 0.99, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         } else {
             batchNormInference(x: a_res3b_branch2c, y: a_bn3b_branch2c, gamma: p_bn3b_branch2c_gamma, beta: p_bn3b_branch2c_beta, movingMean: p_bn3b_branch2c_moving_mean, movingVariance: p_bn3b_branch2c_moving_variance,
                                rows: n * 16, channels: 32, epsilon: 0.001, relu: false, scratch: bnScratch, pool: pool)
@@ -2162,12 +2200,14 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         if n < 1 || n > 8 { batchCountOutOfRange(n, capacity: 8, model: Self.modelName) }
         profiler?.start()
         let result = crossEntropy(logits: logits, labels: labels, count: n, classes: 6)
-        crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6)
+        let dataParallel = self.dataParallel, bnSync = dataParallel?.batchNormSync
+        crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: 6, scale: dataParallel?.lossScale)
         profiler?.mark(38)
         // fc6 (Dense): flatten [n, 128] → [n, 6]
         denseBackward(x: a_avg_pool, weights: p_fc6_kernel, dy: dLogits, dWeights: g_fc6_kernel, dBias: g_fc6_bias,
                       dx: gradientSlot0, accumulate: false, count: n, inputs: 128, outputs: 6, pool: pool)
         profiler?.mark(39)
+        dataParallel?.gradientsReady(from: 4896)
         // avg_pool (AveragePooling2D): activation_12 [n, 4, 4, 32] → [n, 2, 2, 32]
         avgPoolBackward(gradientSlot0, gradientSlot1, count: n, PoolGeometry(inH: 4, inW: 4, channels: 32, outH: 2, outW: 2, poolH: 2, poolW: 2, strideH: 2, strideW: 2), accumulate: false, pool: pool)
         profiler?.mark(40)
@@ -2177,165 +2217,195 @@ public final class TinyF64: GeneratedModel, @unchecked Sendable {
         // bn3b_branch2c (BatchNormalization): res3b_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3b_branch2c, y: a_bn3b_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2c_gamma,
                           savedMean: bnMean_bn3b_branch2c, savedInvStd: bnInvStd_bn3b_branch2c, dGamma: g_bn3b_branch2c_gamma, dBeta: g_bn3b_branch2c_beta,
-                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(42)
+        dataParallel?.gradientsReady(from: 4832)
         // res3b_branch2c (Conv2D): activation_11 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3b_branch2b, weights: p_res3b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2c_kernel, dBias: g_res3b_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(43)
+        dataParallel?.gradientsReady(from: 4544)
         // bn3b_branch2b (BatchNormalization + fused ReLU): res3b_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3b_branch2b, y: a_bn3b_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2b_gamma,
                           savedMean: bnMean_bn3b_branch2b, savedInvStd: bnInvStd_bn3b_branch2b, dGamma: g_bn3b_branch2b_gamma, dBeta: g_bn3b_branch2b_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(44)
+        dataParallel?.gradientsReady(from: 4528)
         // res3b_branch2b (Conv2D): activation_10 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3b_branch2a, weights: p_res3b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2b_kernel, dBias: g_res3b_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(45)
+        dataParallel?.gradientsReady(from: 3944)
         // bn3b_branch2a (BatchNormalization + fused ReLU): res3b_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3b_branch2a, y: a_bn3b_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn3b_branch2a_gamma,
                           savedMean: bnMean_bn3b_branch2a, savedInvStd: bnInvStd_bn3b_branch2a, dGamma: g_bn3b_branch2a_gamma, dBeta: g_bn3b_branch2a_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(46)
+        dataParallel?.gradientsReady(from: 3928)
         // res3b_branch2a (Conv2D): activation_9 [n, 4, 4, 32] → [n, 4, 4, 8], 1×1/1 (GEMM)
         conv2DBackward(x: a_add_2, weights: p_res3b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3b_branch2a_kernel, dBias: g_res3b_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 32, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(47)
+        dataParallel?.gradientsReady(from: 3664)
         // add_2 (Add + fused ReLU): bn3a_branch2c [n, 4, 4, 32] + bn3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         reluBackward(y: a_add_2, dy: gradientSlot1, dx: gradientSlot1, count: n * 512, accumulate: false, pool: pool)
         profiler?.mark(48)
         // bn3a_branch1 (BatchNormalization): res3a_branch1 [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3a_branch1, y: a_bn3a_branch1, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch1_gamma,
                           savedMean: bnMean_bn3a_branch1, savedInvStd: bnInvStd_bn3a_branch1, dGamma: g_bn3a_branch1_gamma, dBeta: g_bn3a_branch1_beta,
-                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(49)
+        dataParallel?.gradientsReady(from: 3600)
         // res3a_branch1 (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 32], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_1, weights: p_res3a_branch1_kernel, dy: gradientSlot0, dWeights: g_res3a_branch1_kernel, dBias: g_res3a_branch1_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(50)
+        dataParallel?.gradientsReady(from: 3056)
         // bn3a_branch2c (BatchNormalization): res3a_branch2c [n, 4, 4, 32] → [n, 4, 4, 32]
         batchNormBackward(x: a_res3a_branch2c, y: a_bn3a_branch2c, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2c_gamma,
                           savedMean: bnMean_bn3a_branch2c, savedInvStd: bnInvStd_bn3a_branch2c, dGamma: g_bn3a_branch2c_gamma, dBeta: g_bn3a_branch2c_beta,
-                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 32, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(51)
+        dataParallel?.gradientsReady(from: 2992)
         // res3a_branch2c (Conv2D): activation_8 [n, 4, 4, 8] → [n, 4, 4, 32], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn3a_branch2b, weights: p_res3a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2c_kernel, dBias: g_res3a_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 32, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(52)
+        dataParallel?.gradientsReady(from: 2704)
         // bn3a_branch2b (BatchNormalization + fused ReLU): res3a_branch2b [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3a_branch2b, y: a_bn3a_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2b_gamma,
                           savedMean: bnMean_bn3a_branch2b, savedInvStd: bnInvStd_bn3a_branch2b, dGamma: g_bn3a_branch2b_gamma, dBeta: g_bn3a_branch2b_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(53)
+        dataParallel?.gradientsReady(from: 2688)
         // res3a_branch2b (Conv2D): activation_7 [n, 4, 4, 8] → [n, 4, 4, 8], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn3a_branch2a, weights: p_res3a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2b_kernel, dBias: g_res3a_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 4, inW: 4, inC: 8, outH: 4, outW: 4, outC: 8, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(54)
+        dataParallel?.gradientsReady(from: 2104)
         // bn3a_branch2a (BatchNormalization + fused ReLU): res3a_branch2a [n, 4, 4, 8] → [n, 4, 4, 8]
         batchNormBackward(x: a_res3a_branch2a, y: a_bn3a_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn3a_branch2a_gamma,
                           savedMean: bnMean_bn3a_branch2a, savedInvStd: bnInvStd_bn3a_branch2a, dGamma: g_bn3a_branch2a_gamma, dBeta: g_bn3a_branch2a_beta,
-                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 16, channels: 8, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(55)
+        dataParallel?.gradientsReady(from: 2088)
         // res3a_branch2a (Conv2D): activation_6 [n, 7, 7, 16] → [n, 4, 4, 8], 1×1/2 (im2col + GEMM)
         conv2DBackward(x: a_add_1, weights: p_res3a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res3a_branch2a_kernel, dBias: g_res3a_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 4, outW: 4, outC: 8, kH: 1, kW: 1, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(56)
+        dataParallel?.gradientsReady(from: 1952)
         // add_1 (Add + fused ReLU): bn2b_branch2c [n, 7, 7, 16] + activation_3 [n, 7, 7, 16] → [n, 7, 7, 16]
         reluBackward(y: a_add_1, dy: gradientSlot2, dx: gradientSlot2, count: n * 784, accumulate: false, pool: pool)
         profiler?.mark(57)
         // bn2b_branch2c (BatchNormalization): res2b_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2b_branch2c, y: a_bn2b_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2c_gamma,
                           savedMean: bnMean_bn2b_branch2c, savedInvStd: bnInvStd_bn2b_branch2c, dGamma: g_bn2b_branch2c_gamma, dBeta: g_bn2b_branch2c_beta,
-                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(58)
+        dataParallel?.gradientsReady(from: 1920)
         // res2b_branch2c (Conv2D): activation_5 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2b_branch2b, weights: p_res2b_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2c_kernel, dBias: g_res2b_branch2c_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(59)
+        dataParallel?.gradientsReady(from: 1840)
         // bn2b_branch2b (BatchNormalization + fused ReLU): res2b_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2b_branch2b, y: a_bn2b_branch2b, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2b_gamma,
                           savedMean: bnMean_bn2b_branch2b, savedInvStd: bnInvStd_bn2b_branch2b, dGamma: g_bn2b_branch2b_gamma, dBeta: g_bn2b_branch2b_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(60)
+        dataParallel?.gradientsReady(from: 1832)
         // res2b_branch2b (Conv2D): activation_4 [n, 7, 7, 4] → [n, 7, 7, 4], 2×2/1 (im2col + GEMM)
         conv2DBackward(x: a_bn2b_branch2a, weights: p_res2b_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2b_kernel, dBias: g_res2b_branch2b_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 2, kW: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(61)
+        dataParallel?.gradientsReady(from: 1764)
         // bn2b_branch2a (BatchNormalization + fused ReLU): res2b_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2b_branch2a, y: a_bn2b_branch2a, dy: gradientSlot1, dx: gradientSlot0, accumulate: false, gamma: p_bn2b_branch2a_gamma,
                           savedMean: bnMean_bn2b_branch2a, savedInvStd: bnInvStd_bn2b_branch2a, dGamma: g_bn2b_branch2a_gamma, dBeta: g_bn2b_branch2a_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(62)
+        dataParallel?.gradientsReady(from: 1756)
         // res2b_branch2a (Conv2D): activation_3 [n, 7, 7, 16] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DBackward(x: a_add, weights: p_res2b_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2b_branch2a_kernel, dBias: g_res2b_branch2a_bias,
                        dx: gradientSlot2, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 16, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(63)
+        dataParallel?.gradientsReady(from: 1688)
         // add (Add + fused ReLU): bn2a_branch2c [n, 7, 7, 16] + bn2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         reluBackward(y: a_add, dy: gradientSlot2, dx: gradientSlot2, count: n * 784, accumulate: false, pool: pool)
         profiler?.mark(64)
         // bn2a_branch1 (BatchNormalization): res2a_branch1 [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2a_branch1, y: a_bn2a_branch1, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch1_gamma,
                           savedMean: bnMean_bn2a_branch1, savedInvStd: bnInvStd_bn2a_branch1, dGamma: g_bn2a_branch1_gamma, dBeta: g_bn2a_branch1_beta,
-                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(65)
+        dataParallel?.gradientsReady(from: 1656)
         // res2a_branch1 (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch1_kernel, dy: gradientSlot0, dWeights: g_res2a_branch1_kernel, dBias: g_res2a_branch1_bias,
                        dx: gradientSlot1, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(66)
+        dataParallel?.gradientsReady(from: 1512)
         // bn2a_branch2c (BatchNormalization): res2a_branch2c [n, 7, 7, 16] → [n, 7, 7, 16]
         batchNormBackward(x: a_res2a_branch2c, y: a_bn2a_branch2c, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2c_gamma,
                           savedMean: bnMean_bn2a_branch2c, savedInvStd: bnInvStd_bn2a_branch2c, dGamma: g_bn2a_branch2c_gamma, dBeta: g_bn2a_branch2c_beta,
-                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool)
+                          rows: n * 49, channels: 16, relu: false, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(67)
+        dataParallel?.gradientsReady(from: 1480)
         // res2a_branch2c (Conv2D): activation_2 [n, 7, 7, 4] → [n, 7, 7, 16], 1×1/1 (GEMM)
         conv2DBackward(x: a_bn2a_branch2b, weights: p_res2a_branch2c_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2c_kernel, dBias: g_res2a_branch2c_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 16, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(68)
+        dataParallel?.gradientsReady(from: 1400)
         // bn2a_branch2b (BatchNormalization + fused ReLU): res2a_branch2b [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2a_branch2b, y: a_bn2a_branch2b, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2b_gamma,
                           savedMean: bnMean_bn2a_branch2b, savedInvStd: bnInvStd_bn2a_branch2b, dGamma: g_bn2a_branch2b_gamma, dBeta: g_bn2a_branch2b_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(69)
+        dataParallel?.gradientsReady(from: 1392)
         // res2a_branch2b (Conv2D): activation_1 [n, 7, 7, 4] → [n, 7, 7, 4], 3×3/1 pad 1,1 (im2col + GEMM)
         conv2DBackward(x: a_bn2a_branch2a, weights: p_res2a_branch2b_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2b_kernel, dBias: g_res2a_branch2b_bias,
                        dx: gradientSlot2, accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 4, outH: 7, outW: 7, outC: 4, kH: 3, kW: 3, strideH: 1, strideW: 1, padTop: 1, padLeft: 1), workspace: workspace, pool: pool)
         profiler?.mark(70)
+        dataParallel?.gradientsReady(from: 1244)
         // bn2a_branch2a (BatchNormalization + fused ReLU): res2a_branch2a [n, 7, 7, 4] → [n, 7, 7, 4]
         batchNormBackward(x: a_res2a_branch2a, y: a_bn2a_branch2a, dy: gradientSlot2, dx: gradientSlot0, accumulate: false, gamma: p_bn2a_branch2a_gamma,
                           savedMean: bnMean_bn2a_branch2a, savedInvStd: bnInvStd_bn2a_branch2a, dGamma: g_bn2a_branch2a_gamma, dBeta: g_bn2a_branch2a_beta,
-                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 49, channels: 4, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(71)
+        dataParallel?.gradientsReady(from: 1236)
         // res2a_branch2a (Conv2D): max_pooling2d [n, 7, 7, 8] → [n, 7, 7, 4], 1×1/1 (GEMM)
         conv2DBackward(x: a_max_pooling2d, weights: p_res2a_branch2a_kernel, dy: gradientSlot0, dWeights: g_res2a_branch2a_kernel, dBias: g_res2a_branch2a_bias,
                        dx: gradientSlot1, accumulate: true, count: n,
                        geometry: ConvGeometry(inH: 7, inW: 7, inC: 8, outH: 7, outW: 7, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(72)
+        dataParallel?.gradientsReady(from: 1200)
         // max_pooling2d (MaxPooling2D): activation [n, 8, 8, 8] → [n, 7, 7, 8]
         maxPoolBackward(gradientSlot1, argmax: argmax_max_pooling2d, gradientSlot0, count: n, PoolGeometry(inH: 8, inW: 8, channels: 8, outH: 7, outW: 7, poolH: 2, poolW: 2, strideH: 1, strideW: 1), accumulate: false, pool: pool)
         profiler?.mark(73)
         // bn_conv1 (BatchNormalization + fused ReLU): conv1 [n, 8, 8, 8] → [n, 8, 8, 8]
         batchNormBackward(x: a_conv1, y: a_bn_conv1, dy: gradientSlot0, dx: gradientSlot1, accumulate: false, gamma: p_bn_conv1_gamma,
                           savedMean: bnMean_bn_conv1, savedInvStd: bnInvStd_bn_conv1, dGamma: g_bn_conv1_gamma, dBeta: g_bn_conv1_beta,
-                          rows: n * 64, channels: 8, relu: true, scratch: bnScratch, pool: pool)
+                          rows: n * 64, channels: 8, relu: true, scratch: bnScratch, pool: pool, sync: bnSync)
         profiler?.mark(74)
+        dataParallel?.gradientsReady(from: 1184)
         // conv1 (Conv2D): zero_padding2d [n, 22, 22, 3] → [n, 8, 8, 8], 7×7/2 (im2col + GEMM)
         conv2DBackward(x: a_zero_padding2d, weights: p_conv1_kernel, dy: gradientSlot1, dWeights: g_conv1_kernel, dBias: g_conv1_bias,
                        dx: (inputGradient ? gradientSlot0 : nil), accumulate: false, count: n,
                        geometry: ConvGeometry(inH: 22, inW: 22, inC: 3, outH: 8, outW: 8, outC: 8, kH: 7, kW: 7, strideH: 2, strideW: 2, padTop: 0, padLeft: 0), workspace: workspace, pool: pool)
         profiler?.mark(75)
+        dataParallel?.gradientsReady(from: 0)
         if inputGradient {
             // zero_padding2d (ZeroPadding2D): input_layer [n, 16, 16, 3] → [n, 22, 22, 3]
             zeroPadBackward(gradientSlot0, self.inputGradient, count: n, PadGeometry(height: 16, width: 16, channels: 3, top: 3, bottom: 3, left: 3, right: 3), accumulate: false, pool: pool)

@@ -5,6 +5,11 @@
 /// Sums accumulate in Double so float32 statistics over 30k rows stay exact to ~1e-7.
 ///
 /// `scratch` must hold 6·channels Doubles.
+///
+/// With `sync` (data-parallel `--sync-bn`), the per-channel sums of the forward (Σx, then Σ(x − μ)²
+/// around the global mean) and of the backward (Σg, Σg·(x − μ)) are summed over all processes and
+/// divided by the global row count, so every process normalizes with the whole batch's statistics
+/// and updates the moving averages identically.
 
 @inlinable
 public func batchNormTraining<T: NetScalar>(x: UnsafePointer<T>, y: UnsafeMutablePointer<T>,
@@ -13,7 +18,7 @@ public func batchNormTraining<T: NetScalar>(x: UnsafePointer<T>, y: UnsafeMutabl
                                             savedMean: UnsafeMutablePointer<T>, savedInvStd: UnsafeMutablePointer<T>,
                                             rows: Int, channels c: Int, momentum: Double, epsilon: Double,
                                             relu: Bool, scratch: UnsafeMutablePointer<Double>,
-                                            pool: ThreadPool = .serial) {
+                                            pool: ThreadPool = .serial, sync: BatchNormSync? = nil) {
     let sum = scratch, sq = scratch + c
     pool.reduceRows(rows, width: c, into: sum, (x, c)) { ctxPointer, range, part in
         let ctx = ctxPointer.pointee
@@ -22,7 +27,8 @@ public func batchNormTraining<T: NetScalar>(x: UnsafePointer<T>, y: UnsafeMutabl
             for j in 0..<ctx.1 { part[j] += Double(row[j]) }
         }
     }
-    let inv = 1.0 / Double(rows)
+    let total = sync?.allreduce(sum, count: c, rows: rows, backward: false) ?? rows
+    let inv = 1.0 / Double(total)
     for j in 0..<c { sum[j] *= inv }
     let mean = UnsafePointer(sum)
     pool.reduceRows(rows, width: c, into: sq, (x, c, mean)) { ctxPointer, range, part in
@@ -32,6 +38,7 @@ public func batchNormTraining<T: NetScalar>(x: UnsafePointer<T>, y: UnsafeMutabl
             for j in 0..<ctx.1 { let d = Double(row[j]) - ctx.2[j]; part[j] += d * d }
         }
     }
+    if let sync { _ = sync.allreduce(sq, count: c, rows: rows, backward: false) }
     let scale = UnsafeMutableRawPointer(scratch + 2 * c).assumingMemoryBound(to: T.self)
     let shift = scale + c
     for j in 0..<c {
@@ -97,7 +104,8 @@ public func batchNormBackward<T: NetScalar>(x: UnsafePointer<T>, y: UnsafePointe
                                             savedInvStd: UnsafePointer<T>,
                                             dGamma: UnsafeMutablePointer<T>, dBeta: UnsafeMutablePointer<T>,
                                             rows: Int, channels c: Int, relu: Bool,
-                                            scratch: UnsafeMutablePointer<Double>, pool: ThreadPool = .serial) {
+                                            scratch: UnsafeMutablePointer<Double>, pool: ThreadPool = .serial,
+                                            sync: BatchNormSync? = nil) {
     let sg = scratch, sgx = scratch + c
     pool.reduceRows(rows, width: 2 * c, into: sg, (x, y, dy, savedMean, c, relu)) { ctxPointer, range, part in
         let ctx = ctxPointer.pointee
@@ -113,12 +121,17 @@ public func batchNormBackward<T: NetScalar>(x: UnsafePointer<T>, y: UnsafePointe
     }
     let a = UnsafeMutableRawPointer(scratch + 2 * c).assumingMemoryBound(to: T.self)
     let b = a + c, d = a + 2 * c, mean = a + 3 * c
-    let inv = 1.0 / Double(rows)
+    // dγ and dβ are this process's share (data-parallel training sums them with the other gradients);
+    // the input gradient needs the whole batch's sums.
+    for j in 0..<c {
+        dBeta[j] = T(sg[j])
+        dGamma[j] = T(sgx[j] * Double(savedInvStd[j]))
+    }
+    let total = sync?.allreduce(sg, count: 2 * c, rows: rows, backward: true) ?? rows
+    let inv = 1.0 / Double(total)
     for j in 0..<c {
         let invStd = Double(savedInvStd[j])
         sgx[j] *= invStd                      // Σ g·x̂
-        dBeta[j] = T(sg[j])
-        dGamma[j] = T(sgx[j])
         a[j] = T(Double(gamma[j]) * invStd)
         b[j] = T(sg[j] * inv)
         d[j] = T(sgx[j] * inv * invStd)       // multiplies (x − μ) directly

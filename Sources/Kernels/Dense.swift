@@ -69,11 +69,13 @@ public func crossEntropy<T: NetScalar>(logits z: UnsafePointer<T>, labels y: Uns
 }
 
 /// d(mean loss)/d logits of `crossEntropy(logits:…)`: (p·Σ_k y_k − y)/n, i.e. (p − y)/n for
-/// one-hot labels, with p = softmax(z) as the forward pass computed it.
+/// one-hot labels, with p = softmax(z) as the forward pass computed it. `scale` replaces 1/n
+/// (data-parallel training: 1/global batch, so that the processes' gradients sum to the mean's).
 @inlinable
 public func crossEntropyBackward<T: NetScalar>(probabilities p: UnsafePointer<T>, labels y: UnsafePointer<T>,
-                                               dLogits: UnsafeMutablePointer<T>, count n: Int, classes k: Int) {
-    let invN = 1 / T(n)
+                                               dLogits: UnsafeMutablePointer<T>, count n: Int, classes k: Int,
+                                               scale: Double? = nil) {
+    let invN = scale.map { T($0) } ?? 1 / T(n)
     for r in 0..<n {
         let pr = p + r * k, yr = y + r * k, dz = dLogits + r * k
         var s: T = 0

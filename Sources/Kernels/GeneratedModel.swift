@@ -65,6 +65,9 @@ public protocol GeneratedModel: AnyObject {
     static var profiledSteps: [ProfiledStep] { get }
     /// When set, each kernel step's wall time is added to it (`resnet-run bench --profile`).
     var profiler: StepProfiler? { get set }
+    /// Data-parallel training's hooks (gradient buckets, loss scale, synchronized batch norm);
+    /// nil — one process — changes nothing.
+    var dataParallel: DataParallelHooks? { get set }
     /// [capacity, H, W, C] input batch, written by the caller before `forward`.
     var input: UnsafeMutablePointer<Scalar> { get }
     /// [capacity, H, W, C] gradient of the loss w.r.t. the input (filled when asked for).

@@ -190,6 +190,8 @@ public enum Emitter {
         line("    public let pool: ThreadPool")
         line("    /// Per-step timing for `bench --profile`; nil (one branch per step) otherwise.")
         line("    public var profiler: StepProfiler?")
+        line("    /// Data-parallel training (gradient buckets, loss scale, synchronized batch norm); nil in one process.")
+        line("    public var dataParallel: DataParallelHooks?")
         line()
         emitProfiledSteps(plan, line: line)
         line()
@@ -251,6 +253,7 @@ public enum Emitter {
         line("    public func forward(count n: Int, training: Bool) {")
         line("        if n < 1 || n > \(network.capacity) { batchCountOutOfRange(n, capacity: \(network.capacity), model: Self.modelName) }")
         line("        profiler?.start()")
+        line("        let bnSync = training ? dataParallel?.batchNormSync : nil")
         for (k, step) in plan.forward.enumerated() {
             defer { line("        profiler?.mark(\(k))") }
             let i = step.layer
@@ -267,7 +270,7 @@ public enum Emitter {
                 let params = "gamma: \(p(plan, i, .gamma)), beta: \(p(plan, i, .beta)), movingMean: \(p(plan, i, .movingMean)), movingVariance: \(p(plan, i, .movingVariance))"
                 line("        if training {")
                 line("            batchNormTraining(x: \(x), y: \(y), \(params),")
-                line("                              savedMean: bnMean_\(id), savedInvStd: bnInvStd_\(id), rows: n * \(rows), channels: \(c), momentum: \(momentum), epsilon: \(epsilon), relu: \(step.fusedRelu), scratch: bnScratch, pool: pool)")
+                line("                              savedMean: bnMean_\(id), savedInvStd: bnInvStd_\(id), rows: n * \(rows), channels: \(c), momentum: \(momentum), epsilon: \(epsilon), relu: \(step.fusedRelu), scratch: bnScratch, pool: pool, sync: bnSync)")
                 line("        } else {")
                 line("            batchNormInference(x: \(x), y: \(y), \(params),")
                 line("                               rows: n * \(rows), channels: \(c), epsilon: \(epsilon), relu: \(step.fusedRelu), scratch: bnScratch, pool: pool)")
@@ -294,8 +297,22 @@ public enum Emitter {
         line("        if n < 1 || n > \(network.capacity) { batchCountOutOfRange(n, capacity: \(network.capacity), model: Self.modelName) }")
         line("        profiler?.start()")
         line("        let result = crossEntropy(logits: logits, labels: labels, count: n, classes: \(network.classes))")
-        line("        crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: \(network.classes))")
+        line("        let dataParallel = self.dataParallel, bnSync = dataParallel?.batchNormSync")
+        line("        crossEntropyBackward(probabilities: probabilities, labels: labels, dLogits: dLogits, count: n, classes: \(network.classes), scale: dataParallel?.lossScale)")
         line("        profiler?.mark(\(plan.forward.count))")
+        // Data-parallel gradient buckets: after each step, the largest suffix of the trainable
+        // gradient block whose every tensor is final (each is written once, by its layer's step).
+        let trainable = plan.tensors.filter { $0.spec.trainable }
+        var finalized = Set<String>()
+        var readyFrom = plan.trainableCount
+        func suffixStart() -> Int {
+            var start = plan.trainableCount
+            for t in trainable.sorted(by: { $0.offset > $1.offset }) {
+                guard finalized.contains(t.spec.name) else { break }
+                start = t.offset
+            }
+            return start
+        }
         for (j, bstep) in plan.backward.enumerated() {
             let step = bstep.step, i = step.layer
             let guarded = bstep.onlyForInputGradient
@@ -304,6 +321,12 @@ public enum Emitter {
             defer {
                 line(indent + "profiler?.mark(\(plan.forward.count + 1 + j))")
                 if guarded { line("        }") }
+                for w in network.weights(of: i) where w.trainable { finalized.insert(w.name) }
+                let start = suffixStart()
+                if start < readyFrom {
+                    readyFrom = start
+                    line("        dataParallel?.gradientsReady(from: \(literal(start)))")
+                }
             }
             line(indent + describe(step))
             /// An input's gradient target as an optional argument: nil, the buffer, or the buffer only when asked for.
@@ -335,7 +358,7 @@ public enum Emitter {
                 let id = plan.identifier(i)
                 line(indent + "batchNormBackward(x: \(x), y: \(b(step.output)), dy: \(dy), dx: \(dx(0)), accumulate: \(acc(0)), gamma: \(p(plan, i, .gamma)),")
                 line(indent + "                  savedMean: bnMean_\(id), savedInvStd: bnInvStd_\(id), dGamma: \(g(plan, i, .gamma)), dBeta: \(g(plan, i, .beta)),")
-                line(indent + "                  rows: n * \(rows), channels: \(c), relu: \(step.fusedRelu), scratch: bnScratch, pool: pool)")
+                line(indent + "                  rows: n * \(rows), channels: \(c), relu: \(step.fusedRelu), scratch: bnScratch, pool: pool, sync: bnSync)")
             case let .relu(elements):
                 required(0) { "reluBackward(y: \(b(step.output)), dy: \(dy), dx: \($0), count: n * \(literal(elements)), accumulate: \(acc(0)), pool: pool)" }
             case let .add(elements):
@@ -363,6 +386,7 @@ public enum Emitter {
                 line(indent + "              dx: \(dx(0)), accumulate: \(acc(0)), count: n, inputs: \(inputs), outputs: \(outputs), pool: pool)")
             }
         }
+        precondition(readyFrom == 0 || plan.trainableCount == 0, "every trainable gradient must be final at the end of backward")
         line("        return result")
         line("    }")
         line()

@@ -39,7 +39,12 @@ final class Trainer<M: GeneratedModelType> {
     let model: M
     let data: LoadedData
     let hp: Hyperparameters
-    let store: RunStore
+    /// The experiment store; nil on every MPI rank but 0 (rank 0 alone records).
+    let store: RunStore?
+    /// Data-parallel training (nil: one process).
+    let dataParallel: DataParallel<M>?
+    /// Test-only fault: SIGKILL this process at this global step (counted over the run) when its rank is `killRank`.
+    var killAtStep: Int?
     let runID: Int64
     let progress: ProgressPrinter
     let allocationCounter: (() -> Int)?
@@ -79,7 +84,8 @@ final class Trainer<M: GeneratedModelType> {
     let inference: M.Inference
     let parameterManifest = Weights.parameterManifest(M.self)
 
-    init(model: M, data: LoadedData, hyperparameters: Hyperparameters, store: RunStore, run: Int64,
+    init(model: M, data: LoadedData, hyperparameters: Hyperparameters, store: RunStore?, run: Int64,
+         dataParallel: DataParallel<M>? = nil,
          progress: ProgressPrinter, allocationCounter: (() -> Int)?, stopAfterEpochs: Int?, failAfterEpochs: Int?,
          checkpointEvery: Int, keepCheckpoint: Bool) throws {
         self.model = model
@@ -87,6 +93,7 @@ final class Trainer<M: GeneratedModelType> {
         self.data = data
         self.hp = hyperparameters
         self.store = store
+        self.dataParallel = dataParallel
         self.runID = run
         self.progress = progress
         self.allocationCounter = allocationCounter
@@ -96,7 +103,7 @@ final class Trainer<M: GeneratedModelType> {
         self.keepCheckpoint = keepCheckpoint
         rng = Trainer.shuffleRNG(seed: hyperparameters.seed)
         bestBy = data.bestBy
-        spill = checkpointEvery > 1 ? try SpillFile(byteCount: model.stateBytes.count) : nil
+        spill = checkpointEvery > 1 && store != nil ? try SpillFile(byteCount: model.stateBytes.count) : nil
         order = .allocate(capacity: max(data.train.count, 1))
     }
 
@@ -155,6 +162,7 @@ final class Trainer<M: GeneratedModelType> {
     }
 
     private func storeCheckpoint(_ bytes: UnsafeRawBufferPointer, _ meta: CheckpointMeta) throws {
+        guard let store else { return }
         try store.saveSnapshot(run: runID, kind: .checkpoint, epoch: meta.epoch,
                                tensors: Weights.checkpointManifest(M.self), bytes: bytes, extra: meta.extra)
         storedCheckpointEpoch = meta.epoch
@@ -165,6 +173,7 @@ final class Trainer<M: GeneratedModelType> {
     /// with; the epochs it recorded are then replayed.
     func restore(from record: RunRecord) throws {
         try Weights.checkCompatible(M.self, run: record)
+        guard let store else { return }
         guard let snapshot = try store.snapshots(run: runID).first(where: { $0.kind == .checkpoint }) else { return }
         try Weights.loadParameters(into: model, store: store, run: record, kind: .checkpoint)
         let words = (snapshot.extra["rng"] ?? "").split(separator: ",").compactMap { UInt64($0) }
@@ -205,7 +214,8 @@ final class Trainer<M: GeneratedModelType> {
                 let images = imageBuffer.baseAddress!, classes = labelBuffer.baseAddress!
                 while epochsDone < hp.epochs {
                     let epoch = epochsDone + 1
-                    if Interrupt.pending != 0 { return .interrupted(signal: Interrupt.pending, epoch: epoch) }
+                    // Under MPI the ranks agree on stopping after each step (below), never alone.
+                    if dataParallel == nil, Interrupt.pending != 0 { return .interrupted(signal: Interrupt.pending, epoch: epoch) }
                     progress.epochStart(epoch)
 
                     // Shuffle (Fisher–Yates from the identity, so the order depends on the RNG
@@ -221,33 +231,86 @@ final class Trainer<M: GeneratedModelType> {
                     var lossSum = 0.0, correct = 0, seen = 0, copySeconds = 0.0
                     let allocationsBefore = allocationCounter?()
                     let start = monotonicSeconds()
+                    dataParallel?.waitSeconds = 0
+                    dataParallel?.batchNormSeconds = 0
                     for step in 0..<steps {
-                        if Interrupt.pending != 0 {
+                        if dataParallel == nil, Interrupt.pending != 0 {
                             progress.interruptedMidEpoch()
                             return .interrupted(signal: Interrupt.pending, epoch: epoch)
                         }
+                        if let killAtStep, model.step + 1 == killAtStep { kill(getpid(), SIGKILL) }
                         let n = min(batch, train.count - step * batch)
+                        // This process's slice of the global batch (all of it in one process); an
+                        // empty slice runs the batch's first sample as a placeholder (loss scale 0).
+                        var first = 0, local = n
+                        if let dataParallel {
+                            (first, local) = sliceOf(batch: n, rank: dataParallel.comm.rank, size: dataParallel.comm.size)
+                            dataParallel.beginStep(local: local, global: n)
+                        }
                         let c0 = monotonicSeconds()
-                        loader.fill(model.input, images: images, classes: classes, order: order, start: step * batch, count: n)
+                        loader.fill(model.input, images: images, classes: classes, order: order, start: step * batch + (local == 0 ? 0 : first), count: max(local, 1))
                         copySeconds += monotonicSeconds() - c0
-                        model.forward(count: n, training: true)
-                        let (loss, right) = model.backward(labels: loader.labels, count: n, inputGradient: false)
+                        model.forward(count: max(local, 1), training: true)
+                        var (loss, right) = model.backward(labels: loader.labels, count: max(local, 1), inputGradient: false)
+                        var stepLoss = loss * Double(local), stepCount = local
+                        if let dataParallel {
+                            try dataParallel.finishGradients()
+                            if local == 0 { loss = 0; right = 0; stepLoss = 0 }
+                            let agreed = try dataParallel.agree(lossSum: stepLoss, correct: right, count: local,
+                                                                interrupted: Interrupt.pending != 0, nonFinite: !loss.isFinite)
+                            if agreed.nonFinite { loss = .nan }
+                            if agreed.interrupted && !agreed.nonFinite {
+                                progress.interruptedMidEpoch()
+                                return .interrupted(signal: Interrupt.pending != 0 ? Interrupt.pending : SIGTERM, epoch: epoch)
+                            }
+                            (stepLoss, right, stepCount) = (agreed.lossSum, agreed.correct, agreed.count)
+                        }
                         if !loss.isFinite {
                             progress.interruptedMidEpoch()
                             return divergence("the training loss became \(loss) at batch \(step + 1) of \(steps)", epoch: epoch)
                         }
                         model.adamStep(learningRate: hp.learningRate, beta1: hp.beta1, beta2: hp.beta2, epsilon: hp.epsilon)
-                        lossSum += loss * Double(n)
+                        lossSum += stepLoss
                         correct += right
-                        seen += n
+                        seen += stepCount
                         progress.step(step + 1, of: steps, elapsed: monotonicSeconds() - start,
                                       loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen))
                     }
                     let trainSeconds = monotonicSeconds() - start
                     let allocations = allocationsBefore.map { allocationCounter!() - $0 }
+                    var rankMetrics: [String: Double] = [:]
+                    if let dataParallel {
+                        try dataParallel.averageMovingStatistics()
+                        try dataParallel.checkStateAgrees(epoch: epoch)
+                        // Per rank: seconds of the epoch's steps, of waiting for the gradient sums
+                        // after backward, and of synchronized batch norm's sums.
+                        let timings = try dataParallel.comm.allgather([trainSeconds, dataParallel.waitSeconds, dataParallel.batchNormSeconds])
+                        for (r, t) in timings.enumerated() {
+                            rankMetrics["rank\(r)_step_seconds"] = t[0] / Double(steps)
+                            rankMetrics["rank\(r)_compute_seconds"] = (t[0] - t[1] - t[2]) / Double(steps)
+                            rankMetrics["rank\(r)_allreduce_wait_seconds"] = t[1] / Double(steps)
+                            if dataParallel.syncBN { rankMetrics["rank\(r)_sync_bn_seconds"] = t[2] / Double(steps) }
+                        }
+                        if store == nil {
+                            // Rank 0 evaluates and records; the others wait for its verdict.
+                            if try dataParallel.rootVerdict(0) != 0 { return .diverged(reason: "rank 0 stopped the run") }
+                            epochsDone = epoch
+                            if let failAfterEpochs, epoch == failAfterEpochs {
+                                throw TrainingError("injected failure after epoch \(epoch) (--fail-after-epochs, a test option)")
+                            }
+                            if let stopAfterEpochs, epoch == stopAfterEpochs, epoch < hp.epochs {
+                                stopRequested = true
+                                Interrupt.request(SIGINT)
+                            }
+                            continue
+                        }
+                    }
+                    /// Under MPI rank 0 tells the others whether training goes on (0) or stops (1).
+                    func verdict(_ code: Int) throws { if let dataParallel { _ = try dataParallel.rootVerdict(code) } }
 
                     if !parametersAreFinite() {
                         progress.interruptedMidEpoch()
+                        try verdict(1)
                         return divergence("a parameter became NaN or infinite", epoch: epoch)
                     }
                     let e0 = monotonicSeconds()
@@ -257,10 +320,12 @@ final class Trainer<M: GeneratedModelType> {
                     let evalSeconds = monotonicSeconds() - e0
                     if let validation, !validation.loss.isFinite {
                         progress.interruptedMidEpoch()
+                        try verdict(1)
                         return divergence("the validation loss became \(validation.loss)", epoch: epoch)
                     }
                     if !test.loss.isFinite {
                         progress.interruptedMidEpoch()
+                        try verdict(1)
                         return divergence("the test loss became \(test.loss)", epoch: epoch)
                     }
 
@@ -276,7 +341,8 @@ final class Trainer<M: GeneratedModelType> {
                     // else test) improves, as Keras' ModelCheckpoint(save_best_only=True), the checkpoint.
                     let r0 = monotonicSeconds()
                     result.seconds = r0 - start
-                    try store.recordEpoch(run: runID, epoch: epoch, metrics: result.storedMetrics)
+                    guard let store else { throw TrainingError("internal: no store on the recording rank") }
+                    try store.recordEpoch(run: runID, epoch: epoch, metrics: result.storedMetrics.merging(rankMetrics) { a, _ in a })
                     epochsDone = epoch
                     let monitored = validation?.accuracy ?? test.accuracy
                     if monitored > bestAccuracy {
@@ -294,6 +360,7 @@ final class Trainer<M: GeneratedModelType> {
                     result.recordSeconds = monotonicSeconds() - r0
                     results.append(result)
                     progress.epochEnd(result)
+                    try verdict(0)
 
                     if let failAfterEpochs, epoch == failAfterEpochs {
                         throw TrainingError("injected failure after epoch \(epoch) (--fail-after-epochs, a test option)")
@@ -303,6 +370,7 @@ final class Trainer<M: GeneratedModelType> {
                         Interrupt.request(SIGINT)
                     }
                 }
+                guard let store else { return .completed }
                 try store.saveSnapshot(run: runID, kind: .final, epoch: epochsDone, tensors: parameterManifest,
                                        bytes: UnsafeRawBufferPointer(model.parameterBytes),
                                        extra: results.last.map { ["test_accuracy": "\($0.testAccuracy)", "test_loss": "\($0.testLoss)"] } ?? [:])

@@ -14,6 +14,7 @@
 /// BN statistics, Adam moments and step, RNG state), drops epochs recorded after it, and continues
 /// with the next epoch. A run that never completed an epoch starts over from its seed.
 import Datasets
+import Distributed
 import Foundation
 import Kernels
 import Models
@@ -59,6 +60,17 @@ public struct TrainRequest {
     public var busyTimeout: Double = 5
     /// How a new run's weights start (`--init`); a resumed run keeps its recorded one.
     public var initialization: WeightInitialization = .default
+    /// Under mpirun: the world this process is one rank of (nil: one process).
+    public var distributed: Communicator?
+    /// Synchronized batch norm across ranks (new runs; a resume keeps the run's).
+    public var syncBN = false
+    /// Gradient bucket size in MiB for the data-parallel allreduce.
+    public var bucketMB: Double = 25
+    /// For tests: the rank that SIGKILLs itself at global step `killAtStep`.
+    public var killRank: Int?
+    public var killAtStep: Int?
+    /// For tests: every rank writes its final parameters to DIR/rank-R.bin.
+    public var dumpWeights: String?
 
     public init() {}
 }
@@ -90,6 +102,12 @@ public struct TrainOutcome: Sendable {
 public struct InterruptedBeforeStart: Error, CustomStringConvertible {
     public var signal: Int32
     public var description: String { "interrupted before training started; nothing was recorded" }
+}
+
+/// Under mpirun, a rank other than 0 that stops because of bad input rank 0 has already reported.
+public struct QuietExit: Error, CustomStringConvertible {
+    public var status: Int32
+    public var description: String { "stopped with the other ranks (rank 0 says why)" }
 }
 
 /// A run that failed (or diverged) after it was created (its row says so, with `reason`).
@@ -136,6 +154,7 @@ extension TrainRequest {
 public enum TrainingJob {
     /// Trains (or resumes) as `request` says; `request.validate()` must have passed.
     public static func run(_ request: TrainRequest) throws -> TrainOutcome {
+        if let comm = request.distributed { return try runDistributed(request, comm) }
         if let resume = request.resume { return try resumeRun(resume, request) }
 
         guard let type = ModelRegistry.model(named: request.model) else {
@@ -173,6 +192,21 @@ public enum TrainingJob {
     }
 
     static func resumeRun(_ id: Int64, _ request: TrainRequest) throws -> TrainOutcome {
+        let p = try prepareResume(id, request)
+        return try train(p.type, request: p.request, data: p.data, store: p.store, threads: p.threads, resuming: p.record)
+    }
+
+    /// A resume, checked and loaded: everything `train` needs.
+    struct PreparedResume {
+        var type: any GeneratedModelType.Type
+        var request: TrainRequest
+        var data: LoadedData
+        var store: RunStore
+        var record: RunRecord
+        var threads: Int
+    }
+
+    static func prepareResume(_ id: Int64, _ request: TrainRequest) throws -> PreparedResume {
         let store = try openStore(request.dbPath, create: false, busyTimeout: request.busyTimeout)
         let record = try store.run(id)
         switch record.status {
@@ -205,6 +239,10 @@ public enum TrainingJob {
         hp.beta2 = h["beta_2"].flatMap(Double.init) ?? hp.beta2
         hp.epsilon = h["epsilon"].flatMap(Double.init) ?? hp.epsilon
         try hp.validate(capacity: type.capacity, modelName: type.modelName, dtype: type.dtype)
+        let worldSize = h["world_size"].flatMap(Int.init) ?? 1, size = request.distributed?.size ?? 1
+        if worldSize != size {
+            throw TrainingError("--resume: run \(id) was trained on \(worldSize) process\(worldSize == 1 ? "" : "es") and this is \(size); resume it \(worldSize == 1 ? "without mpirun" : "with mpirun -np \(worldSize)") (the global batch's slices and the shuffle depend on it)")
+        }
 
         Interrupt.install()
         let source = try DataSource(recorded: h, run: id)
@@ -241,17 +279,46 @@ public enum TrainingJob {
         } else {
             r.initialization = .default
         }
-        return try train(type, request: r, data: data, store: store, threads: threads, resuming: record)
+        r.syncBN = h["sync_bn"] == "true"
+        r.bucketMB = h["bucket_mb"].flatMap(Double.init) ?? r.bucketMB
+        return PreparedResume(type: type, request: r, data: data, store: store, record: record, threads: threads)
     }
 
     /// The generic part: the existential model type is opened here, once.
-    static func train<M: GeneratedModelType>(_: M.Type, request: TrainRequest, data: LoadedData, store: RunStore,
-                                             threads: Int, resuming: RunRecord?) throws -> TrainOutcome {
+    static func train<M: GeneratedModelType>(_: M.Type, request: TrainRequest, data: LoadedData, store: RunStore?,
+                                             threads: Int, resuming: RunRecord?, hosts: [String] = []) throws -> TrainOutcome {
         let hp = request.hyperparameters
         let s0 = monotonicSeconds()
         let model = M(seed: hp.seed, threads: threads)
         // The notebook's weights; a resumed run needs them too when it died before its first checkpoint.
         if request.initialization == .keras { model.initializeKerasParameters() }
+        let comm = request.distributed
+        let dataParallel = comm.map { DataParallel(comm: $0, model: model, syncBN: request.syncBN, bucketMB: request.bucketMB) }
+        model.dataParallel = dataParallel
+        guard let store else {
+            // A rank other than 0: no store; rank 0's starting state arrives by broadcast.
+            let trainer = try Trainer(model: model, data: data, hyperparameters: hp, store: nil, run: 0, dataParallel: dataParallel,
+                                      progress: ProgressPrinter(mode: .quiet, epochs: hp.epochs), allocationCounter: nil,
+                                      stopAfterEpochs: request.stopAfterEpochs, failAfterEpochs: request.failAfterEpochs,
+                                      checkpointEvery: request.checkpointEvery, keepCheckpoint: request.keepCheckpoint)
+            if request.killRank == comm?.rank { trainer.killAtStep = request.killAtStep }
+            try broadcastStart(trainer)
+            let outcome: LoopOutcome
+            do {
+                outcome = try trainer.run()
+            } catch {
+                comm?.sendFailureNote(oneLine(error))
+                throw RunFailed(run: 0, reason: oneLine(error))
+            }
+            try dumpWeights(request, model)
+            var signal: Int32?
+            if case .interrupted(let sig, _) = outcome { signal = sig }
+            if case .diverged(let reason) = outcome { throw RunFailed(run: 0, reason: reason, status: .diverged) }
+            return TrainOutcome(run: 0, status: signal == nil ? .completed : .interrupted, epochsPlanned: hp.epochs,
+                                epochsDone: trainer.epochsDone, results: trainer.results, signal: signal,
+                                dataLoadSeconds: data.seconds, setupSeconds: 0, dataIdentity: data.train.identity,
+                                threads: threads, arenaBytes: M.arenaBytes, peakRSSBytes: peakRSSBytes())
+        }
         // Fine-tuning: the parent's weights and BN statistics over the fresh initialization, Adam from
         // zero (as a new Keras optimizer would). A resumed child reloads them in case it died before its
         // first checkpoint; a checkpoint, when there is one, then overrides them.
@@ -285,6 +352,13 @@ public enum TrainingJob {
             hyper.merge(data.recordEntries) { a, _ in a }
             hyper.merge(inherited) { a, _ in a }
             if parent == nil { hyper[WeightInitialization.key] = request.initialization.rawValue }
+            if let comm {
+                hyper["world_size"] = "\(comm.size)"
+                hyper["hosts"] = hosts.joined(separator: ",")
+                hyper["sync_bn"] = "\(request.syncBN)"
+                hyper["bucket_mb"] = "\(request.bucketMB)"
+                hyper["batch_scope"] = "global"
+            }
             let config = RunConfig(
                 label: request.label, model: M.registryName, modelHash: M.descriptionSHA256,
                 datasetPath: data.source.recordedPath, datasetSHA256: data.datasetSHA256,
@@ -320,7 +394,7 @@ public enum TrainingJob {
         let trainer: Trainer<M>
         do {
             trainer = try Trainer(model: model, data: data, hyperparameters: hp, store: store, run: runID,
-                                  progress: progress, allocationCounter: request.allocationCounter,
+                                  dataParallel: dataParallel, progress: progress, allocationCounter: request.allocationCounter,
                                   stopAfterEpochs: request.stopAfterEpochs, failAfterEpochs: request.failAfterEpochs,
                                   checkpointEvery: request.checkpointEvery, keepCheckpoint: request.keepCheckpoint)
         } catch {
@@ -334,6 +408,10 @@ public enum TrainingJob {
                 try trainer.restore(from: resuming)
                 try store.resumeRun(run: runID, fromEpoch: trainer.epochsDone,
                                     epochsPlanned: hp.epochs != resuming.epochsPlanned ? hp.epochs : nil)
+            }
+            if comm != nil {
+                if request.killRank == 0 { trainer.killAtStep = request.killAtStep }
+                try broadcastStart(trainer)
             }
             setupSeconds = monotonicSeconds() - s0
             progress.started(model: M.registryName, data: data.source.recordedPath, resumedAfter: resuming.map { _ in trainer.epochsDone })
@@ -387,6 +465,7 @@ public enum TrainingJob {
             }
             throw RunFailed(run: runID, reason: full, status: .diverged)
         }
+        try dumpWeights(request, model)
         let record = try store.run(runID)
         return TrainOutcome(
             run: runID, status: record.recordedStatus, epochsPlanned: hp.epochs, epochsDone: record.epochsDone,
@@ -415,4 +494,172 @@ public func peakRSSBytes() -> Int {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return usage.ru_maxrss * 1024
+}
+
+// MARK: - Data-parallel (under mpirun)
+
+extension TrainingJob {
+    /// Under mpirun: rank 0 checks the request (and, for a resume, reads the run), every rank loads
+    /// the data, and all of them agree that every rank runs the same binary, model description and
+    /// settings before anything is recorded. Any failure is one line from rank 0 (naming the rank
+    /// where it happened); the other ranks stop quietly with the same status.
+    static func runDistributed(_ request: TrainRequest, _ comm: Communicator) throws -> TrainOutcome {
+        Interrupt.install()
+        var request = request
+        // Phase 1 — rank 0 resolves a resume into the settings every rank needs.
+        var prepared: PreparedResume?
+        var plan: [String: String] = [:]
+        if comm.rank == 0 {
+            do {
+                if let id = request.resume {
+                    let p = try prepareResume(id, request)
+                    prepared = p
+                    let hp = p.request.hyperparameters
+                    plan = p.record.hyperparameters
+                    plan["plan.model"] = p.request.model
+                    plan["plan.lr"] = "\(hp.learningRate)"; plan["plan.epochs"] = "\(hp.epochs)"
+                    plan["plan.batch"] = "\(hp.batchSize)"; plan["plan.seed"] = "\(hp.seed)"
+                    plan["plan.beta1"] = "\(hp.beta1)"; plan["plan.beta2"] = "\(hp.beta2)"; plan["plan.epsilon"] = "\(hp.epsilon)"
+                    plan["plan.checkpoint_every"] = "\(p.request.checkpointEvery)"
+                    plan["plan.keep_checkpoint"] = "\(p.request.keepCheckpoint)"
+                    plan["plan.threads"] = "\(p.threads)"
+                }
+            } catch {
+                plan = ["plan.error": oneLine(error), "plan.runtime": "\((error as? TrainingError)?.isRuntimeFailure ?? false)"]
+            }
+        }
+        plan = try comm.broadcast(plan)
+        if let message = plan["plan.error"] {
+            if comm.rank == 0 { throw TrainingError(message, runtimeFailure: plan["plan.runtime"] == "true") }
+            throw QuietExit(status: plan["plan.runtime"] == "true" ? 1 : 2)
+        }
+
+        // Phase 2 — every rank: the model, the data (each rank reads its own copy: a shared path
+        // or the same files on every host); rank 0: the store and the checks of a new run.
+        var failure: String?
+        var loaded: (type: any GeneratedModelType.Type, data: LoadedData, store: RunStore?, threads: Int, record: RunRecord?)?
+        do {
+            if let p = prepared {
+                request = p.request
+                loaded = (p.type, p.data, p.store, p.threads, p.record)
+            } else if request.resume != nil {
+                guard let model = plan["plan.model"], let type = ModelRegistry.model(named: model) else {
+                    throw TrainingError("rank 0 resumes model '\(plan["plan.model"] ?? "?")', which this build does not have")
+                }
+                var hp = Hyperparameters(learningRate: Double(plan["plan.lr"]!)!, epochs: Int(plan["plan.epochs"]!)!,
+                                         batchSize: Int(plan["plan.batch"]!)!, seed: UInt64(plan["plan.seed"]!)!)
+                hp.beta1 = Double(plan["plan.beta1"]!)!; hp.beta2 = Double(plan["plan.beta2"]!)!; hp.epsilon = Double(plan["plan.epsilon"]!)!
+                request.hyperparameters = hp
+                request.model = model
+                request.checkpointEvery = Int(plan["plan.checkpoint_every"]!)!
+                request.keepCheckpoint = plan["plan.keep_checkpoint"] == "true"
+                request.syncBN = plan["sync_bn"] == "true"
+                request.bucketMB = plan["bucket_mb"].flatMap(Double.init) ?? request.bucketMB
+                let source = try DataSource(recorded: plan, run: request.resume!)
+                var data = try source.load(for: ModelShape(type), progress: false)
+                if let text = plan["validation_split"], let f = Double(text) { try data.holdOut(validationSplit: f) }
+                loaded = (type, data, nil, request.threads ?? Int(plan["plan.threads"]!)!, nil)
+            } else {
+                guard let type = ModelRegistry.model(named: request.model) else {
+                    throw TrainingError("--model: unknown model '\(request.model)'")
+                }
+                if request.hyperparameters.batchSize < comm.size {
+                    throw TrainingError("--batch-size: \(request.hyperparameters.batchSize) is smaller than the \(comm.size) MPI processes; the batch size is global (split across the ranks), so it must be at least \(comm.size)")
+                }
+                var data = try request.data.load(for: ModelShape(type), progress: comm.rank == 0 && request.progress != .quiet)
+                if let f = request.validationSplit { try data.holdOut(validationSplit: f) }
+                var store: RunStore?
+                if comm.rank == 0 {
+                    store = try openStore(request.dbPath, create: true, busyTimeout: request.busyTimeout)
+                    if let parent = request.initFrom {
+                        let record: RunRecord
+                        do { record = try store!.run(parent) } catch { throw TrainingError(prefix: "--init-from: ", error) }
+                        guard record.model == type.registryName else {
+                            throw TrainingError("--init-from: run \(parent) trained \(record.model), not \(type.registryName); pass --model \(record.model) or pick another run")
+                        }
+                        if try store!.snapshots(run: parent).isEmpty { throw TrainingError("--init-from: run \(parent) has no stored weights") }
+                    }
+                }
+                // Default threads: this host's cores shared by the ranks on it.
+                let local = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
+                loaded = (type, data, store, request.threads ?? max(1, ThreadPool.availableProcessors / max(1, local)), nil)
+            }
+        } catch {
+            failure = oneLine(error)
+        }
+        let failures = try comm.allgather(failure ?? "")
+        if let k = failures.firstIndex(where: { !$0.isEmpty }) {
+            if comm.rank == 0 { throw TrainingError(k == 0 ? failures[k] : "rank \(k): \(failures[k])") }
+            throw QuietExit(status: 2)
+        }
+        guard let loaded else { throw QuietExit(status: 2) }
+
+        // Phase 3 — the same binary, model description and settings on every rank.
+        let hp = request.hyperparameters
+        let settings = [loaded.type.registryName, "\(hp.learningRate)", "\(hp.epochs)", "\(hp.batchSize)", "\(hp.seed)",
+                        "\(hp.beta1)", "\(hp.beta2)", "\(hp.epsilon)", "\(request.syncBN)", "\(request.bucketMB)",
+                        "\(request.checkpointEvery)", loaded.data.train.identity, loaded.data.train.sha256 ?? "",
+                        loaded.data.test.sha256 ?? ""].joined(separator: "\u{1f}")
+        let mine = [executableHash(), loaded.type.descriptionSHA256, String(XXH64.hash(Array(settings.utf8)), radix: 16)]
+        let all = try comm.allgather(mine.joined(separator: " ")).map { $0.split(separator: " ").map(String.init) }
+        for (k, theirs) in all.enumerated() where theirs != mine {
+            guard comm.rank == 0 else { throw QuietExit(status: 2) }
+            let what = theirs.first != mine[0] ? "a different resnet-run binary (\(theirs.first ?? "?") vs rank 0's \(mine[0]))"
+                : theirs.dropFirst().first != mine[1] ? "a different model description (sha256 \(theirs.dropFirst().first?.prefix(12) ?? "?") vs rank 0's \(mine[1].prefix(12)))"
+                : "different settings or data (check the command line and --data on every host)"
+            throw TrainingError("rank \(k) runs \(what); every rank must run the same build with the same arguments and data")
+        }
+        if Interrupt.pending != 0 { throw InterruptedBeforeStart(signal: Interrupt.pending) }
+
+        let hosts = try comm.allgather(comm.host)
+        try watchPeers(comm, hosts: hosts)
+        return try train(loaded.type, request: request, data: loaded.data, store: loaded.store, threads: loaded.threads,
+                         resuming: loaded.record, hosts: hosts)
+    }
+
+    /// Rank 0 notices a peer on its own host that died (SIGKILL, out of memory, a crash) within a
+    /// tenth of a second, from inside any wait for the other ranks, and fails the run naming it. (A
+    /// rank that fails with an error sends a note instead; one on another host that is killed
+    /// outright is noticed by mpirun, which then ends the job — rank 0 gets SIGTERM.)
+    static func watchPeers(_ comm: Communicator, hosts: [String]) throws {
+        let pids = try comm.allgather([Double(getpid())]).map { pid_t($0[0]) }
+        guard comm.rank == 0 else { return }
+        var last = monotonicSeconds()
+        comm.poll = {
+            let now = monotonicSeconds()
+            guard now - last >= 0.1 else { return }
+            last = now
+            for r in 1..<comm.size where hosts[r] == hosts[0] {
+                if kill(pids[r], 0) != 0 && errno == ESRCH {
+                    throw PeerFailed(rank: r, reason: "its process (pid \(pids[r]) on \(hosts[r])) died — killed or crashed — while rank 0 waited for it")
+                }
+            }
+        }
+    }
+
+    /// Rank 0's starting state (weights, BN statistics, Adam moments and step; epoch and shuffle
+    /// state of a resume) on every rank, so that all start identical.
+    static func broadcastStart<M>(_ trainer: Trainer<M>) throws {
+        guard let comm = trainer.dataParallel?.comm else { return }
+        try comm.broadcast(trainer.model.stateBytes)
+        var header = [UInt64(trainer.model.step), UInt64(trainer.epochsDone)] + trainer.rng.stateWords
+        try header.withUnsafeMutableBytes { try comm.broadcast($0) }
+        trainer.model.step = Int(header[0])
+        trainer.epochsDone = Int(header[1])
+        trainer.rng = Xoshiro256(state: Array(header[2...]))
+    }
+
+    /// Test support: this rank's final parameters, raw, in DIR/rank-R.bin.
+    static func dumpWeights<M: GeneratedModelType>(_ request: TrainRequest, _ model: M) throws {
+        guard let directory = request.dumpWeights else { return }
+        let rank = request.distributed?.rank ?? 0
+        let data = Data(UnsafeRawBufferPointer(model.parameterBytes))
+        try data.write(to: URL(fileURLWithPath: directory).appendingPathComponent("rank-\(rank).bin"))
+    }
+
+    /// XXH64 of this executable's file (ranks must run the same build).
+    static func executableHash() -> String {
+        guard let data = FileManager.default.contents(atPath: "/proc/self/exe") else { return "unreadable" }
+        return data.withUnsafeBytes { String(XXH64.hash($0), radix: 16) }
+    }
 }

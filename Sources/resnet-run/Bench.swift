@@ -3,6 +3,8 @@
 /// from here, never from timed tests).
 import AllocCounter
 import ArgumentParser
+import CMPI
+import Distributed
 import Foundation
 import Kernels
 import Models
@@ -39,8 +41,11 @@ struct Bench: ParsableCommand {
         steps at the batch size and at batch 1 (inference_profile).
         """)
     var profile = false
+    // Hidden, under mpirun: time an in-place float32 allreduce of this many MB (the gradient block).
+    @Option(help: .hidden) var allreduceMb: Double?
 
     func run() throws {
+        if let allreduceMb { return try Self.allreduceBench(megabytes: allreduceMb, repeats: steps) }
         let type = model.type
         let batch = batchSize ?? type.capacity
         guard batch >= 1, batch <= type.capacity else {
@@ -328,5 +333,39 @@ struct Bench: ParsableCommand {
         }
         return round(best, 1)
     }
-}
 
+    /// Median seconds of `repeats` allreduces (sum, in place) of a float32 block, and the implied
+    /// algorithm bandwidth (bytes / s) and bus bandwidth (2(N−1)/N × bytes / s, what a ring moves per link).
+    static func allreduceBench(megabytes: Double, repeats: Int) throws {
+        guard Communicator.launchedByMPI(ProcessInfo.processInfo.environment) else {
+            throw ValidationError("--allreduce-mb: run under mpirun (mpirun -np 2 resnet-run bench --allreduce-mb 94)")
+        }
+        let comm = try Communicator()
+        defer { comm.finalize() }
+        let count = Int(megabytes * 1e6) / 4
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        buffer.initialize(repeating: 1e-3, count: count)
+        let request = UnsafeMutablePointer<MPI_Request?>.allocate(capacity: 1)
+        defer { request.deallocate() }
+        var times: [Double] = []
+        for k in 0...max(1, repeats) {
+            try comm.barrier()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try comm.startAllreduceSum(buffer, count: count, scalarBytes: 4, request: request)
+            try comm.waitAll(request, count: 1)
+            if k > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }  // the first is warm-up
+        }
+        times.sort()
+        let median = times[times.count / 2]
+        guard comm.rank == 0 else { return }
+        let bytes = Double(count * 4), n = Double(comm.size)
+        let report: [String: Any] = [
+            "ranks": comm.size, "bytes": count * 4, "repeats": times.count, "median_seconds": median,
+            "min_seconds": times.first!, "algorithm_gb_per_s": bytes / median / 1e9,
+            "bus_gb_per_s": 2 * (n - 1) / n * bytes / median / 1e9,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+}

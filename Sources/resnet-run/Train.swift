@@ -11,6 +11,7 @@ import AllocCounter
 import ArgumentParser
 import CLISupport
 import Datasets
+import Distributed
 import Foundation
 import Kernels
 import Models
@@ -72,6 +73,15 @@ struct Train: ParsableCommand {
         RUN (--resume, --init-from): a run id, last, -1 (the newest run), -2, …
         or a label.
 
+        Data-parallel (Open MPI): `mpirun -np N resnet-run train …` trains on N
+        processes. --batch-size is the global batch: every rank trains a
+        contiguous slice of each batch of one seeded shuffle, the gradients are
+        averaged with MPI_Allreduce in buckets (--bucket-mb) while the backward
+        pass runs, and the weights stay identical on every rank. Rank 0 alone
+        records (world size, hosts, per-rank step and allreduce times) and
+        evaluates. --sync-bn computes batch-norm statistics over the global batch.
+        A resume needs the same number of processes.
+
         Exit status: 0 completed, 1 the run failed or diverged (recorded so), 2 bad
         input (nothing recorded), 130 interrupted by Ctrl-C, 143 by SIGTERM.
         """)
@@ -126,6 +136,10 @@ struct Train: ParsableCommand {
     var initialization: WeightInitialization?
     @Flag(help: "Keep the resume checkpoint when the run completes (283 MB for ResNet-50), so that --resume RUN --epochs N can extend it exactly later.")
     var keepCheckpoint = false
+    @Flag(help: "Under mpirun: batch-norm statistics over the global batch (sums allreduced per layer) instead of each rank's slice.")
+    var syncBn = false
+    @Option(parsing: .unconditional, help: ArgumentHelp("Under mpirun: gradient allreduce bucket size in MiB (default 25); buckets start as soon as the backward pass has produced them.", valueName: "mb"))
+    var bucketMb: Number?
 
     // Old spellings (one release, with a note).
     @Flag(name: .customLong("json"), help: .hidden) var deprecatedJSON = false
@@ -138,6 +152,11 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: .hidden) var failAfterEpochs: WholeNumber?
     @Option(parsing: .unconditional, help: .hidden) var killDuringSnapshot: WholeNumber?
     @Option(parsing: .unconditional, help: .hidden) var lingerAfterInterrupt: Number?
+    // For MPI tests, hidden: rank R SIGKILLs itself at global step N; every rank writes its final
+    // parameters to DIR/rank-R.bin.
+    @Option(parsing: .unconditional, help: .hidden) var killRank: WholeNumber?
+    @Option(parsing: .unconditional, help: .hidden) var killAtStep: WholeNumber?
+    @Option(help: .hidden) var dumpWeights: String?
 
     /// Every check of the command line, once, before anything is loaded or recorded: the options'
     /// combinations here, their values in `TrainRequest.validate()`.
@@ -152,6 +171,9 @@ struct Train: ParsableCommand {
             snapshot = old
         }
         if format == .json && quiet { throw CLIError("--format json and --quiet cannot be combined") }
+        if let bucketMb, !(bucketMb.value > 0 && bucketMb.value <= 1024) {
+            throw CLIError("--bucket-mb: '\(bucketMb.value)' is not a bucket size; use a number of MiB above 0 and at most 1024 (default 25)")
+        }
         if let resume {
             let given: [(String, Bool)] = [
                 ("--model", model != nil), ("--lr", lr != nil), ("--keep-checkpoint", keepCheckpoint),
@@ -159,7 +181,7 @@ struct Train: ParsableCommand {
                 ("--data-file", dataFile != nil), ("--split", split != nil), ("--synthetic", synthetic),
                 ("--synthetic-train", syntheticTrain != nil), ("--synthetic-test", syntheticTest != nil),
                 ("--label", label != nil), ("--checkpoint-every", checkpointEvery != nil), ("--init-from", initFrom != nil),
-                ("--snapshot", snapshot != nil),
+                ("--snapshot", snapshot != nil), ("--sync-bn", syncBn), ("--bucket-mb", bucketMb != nil),
                 ("--validation-split", validationSplit != nil), ("--interpolation", interpolation != nil),
                 ("--init", initialization != nil),
             ]
@@ -198,18 +220,52 @@ struct Train: ParsableCommand {
     var isPhotoFolder: Bool { data.map(ImageFolder.looksLikeImageFolder) ?? false }
 
     func run() throws {
+        guard Communicator.launchedByMPI(ProcessInfo.processInfo.environment) else {
+            for (option, given) in [("--sync-bn", syncBn), ("--bucket-mb", bucketMb != nil)] where given {
+                throw CLIError("\(option) applies to data-parallel training; start resnet-run under mpirun (mpirun -np N resnet-run train …)")
+            }
+            return try runOne(nil)
+        }
+        // Under mpirun: MPI is initialized here, and finalized on every path where all ranks stop
+        // together (completed, interrupted, bad input); a failure exits at once and mpirun ends the job.
+        let comm: Communicator
+        do { comm = try Communicator() } catch { throw CLIError("mpirun: \(error)", status: ExitStatus.failure) }
+        do {
+            try runOne(comm)
+            comm.finalize()
+        } catch let quiet as QuietExit {
+            comm.finalize()
+            throw ExitCode(quiet.status)
+        } catch let error as ExitCode {
+            if error.rawValue != ExitStatus.failure { comm.finalize() }
+            throw error
+        } catch {
+            comm.finalize()
+            throw error
+        }
+    }
+
+    func runOne(_ comm: Communicator?) throws {
         var request = makeRequest()
+        request.distributed = comm
+        if let comm, comm.rank != 0 { request.progress = .quiet }
         // Runs named by a label, last or -N are looked up now (the database may not exist: a
         // plain id is left to the job, which says so in its own words).
-        request.resume = try resume.map { try RunSelector.resolveOne($0, databasePath: db, busyTimeout: request.busyTimeout) }
-        request.initFrom = try initFrom.map { try RunSelector.resolveOne($0, databasePath: db, busyTimeout: request.busyTimeout) }
+        if let comm, comm.rank != 0 {
+            // Only rank 0 reads the store: it resolves the runs and sends what the others need.
+            request.resume = resume.map { _ in 0 }
+            request.initFrom = nil
+        } else {
+            request.resume = try resume.map { try RunSelector.resolveOne($0, databasePath: db, busyTimeout: request.busyTimeout) }
+            request.initFrom = try initFrom.map { try RunSelector.resolveOne($0, databasePath: db, busyTimeout: request.busyTimeout) }
+        }
         if request.resume == nil, data == nil, dataFile == nil, !synthetic {
             let type = (model ?? .standard).type
             let (source, notice) = DataSource.defaultSource(trainCount: syntheticTrain?.value ?? SyntheticSigns.defaultTrainCount,
                                                             testCount: syntheticTest?.value ?? SyntheticSigns.defaultTestCount,
                                                             shape: ModelShape(type))
             request.data = source
-            if let notice { writeStandardError("note: \(notice)\n") }
+            if let notice, (comm?.rank ?? 0) == 0 { writeStandardError("note: \(notice)\n") }
         }
         let outcome: TrainOutcome
         do {
@@ -221,6 +277,10 @@ struct Train: ParsableCommand {
             writeStandardError("error: \(error.description)\n")
             if format == .json { printJSON(["run": error.run, "status": error.status.rawValue, "reason": error.reason]) }
             throw ExitCode(ExitStatus.failure)
+        }
+        if let comm, comm.rank != 0 {
+            if outcome.status == .interrupted { throw ExitCode(128 + (outcome.signal ?? SIGINT)) }
+            return
         }
         report(outcome, request: request)
         if outcome.status == .interrupted { throw ExitCode(128 + (outcome.signal ?? SIGINT)) }
@@ -239,6 +299,9 @@ struct Train: ParsableCommand {
         r.killDuringSnapshot = killDuringSnapshot?.value
         r.lingerAfterInterrupt = lingerAfterInterrupt?.value
         if let busyTimeout { r.busyTimeout = busyTimeout.value }
+        r.killRank = killRank?.value
+        r.killAtStep = killAtStep?.value
+        r.dumpWeights = dumpWeights
         if alloc_counter_active() != 0 { r.allocationCounter = { Int(alloc_counter_allocations()) } }
         if resume != nil {
             r.resume = 0  // resolved in run()
@@ -258,6 +321,8 @@ struct Train: ParsableCommand {
         r.initialization = initialization ?? .default
         r.label = label
         r.keepCheckpoint = keepCheckpoint
+        r.syncBN = syncBn
+        if let bucketMb { r.bucketMB = bucketMb.value }
         if let data, isPhotoFolder {
             r.data = .folder(data, validationSplit: validationSplit?.value, seed: hp.seed, interpolation: interpolation ?? .nearest)
         } else {
