@@ -31,6 +31,9 @@ static inline hid_t chdf5_c_s1(void)           { return H5T_C_S1; }
 static inline size_t chdf5_variable(void)      { return H5T_VARIABLE; }
 /// Property list classes: link creation (intermediate groups), dataset creation.
 static inline hid_t chdf5_p_link_create(void)  { return H5P_LINK_CREATE; }
+static inline hid_t chdf5_p_file_create(void)  { return H5P_FILE_CREATE; }
+static inline hid_t chdf5_p_group_create(void) { return H5P_GROUP_CREATE; }
+static inline hid_t chdf5_p_dataset_create(void) { return H5P_DATASET_CREATE; }
 
 /// Turns off HDF5's automatic printing of its error stack to stderr (errors are reported as Swift
 /// errors instead). Returns a negative value on failure.

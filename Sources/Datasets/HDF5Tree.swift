@@ -216,9 +216,37 @@ extension HDF5Writer {
         public init(path: String) throws {
             self.path = path
             file = try HDF5.locked {
-                let fid = H5Fcreate(path, chdf5_f_acc_trunc(), chdf5_p_default(), chdf5_p_default())
+                // No modification times in the root group's header either (see `untimed`).
+                let fcpl = try Self.untimed(chdf5_p_file_create(), path)
+                let fid = H5Fcreate(path, chdf5_f_acc_trunc(), fcpl.id, chdf5_p_default())
                 guard fid >= 0 else { throw HDF5.error("\(path): cannot create the HDF5 file") }
                 return HDF5.file(fid)
+            }
+        }
+
+        /// A creation property list of `kind` that records no access/modification/change times in
+        /// object headers (HDF5 does by default): the same weights exported twice give the same
+        /// bytes, so an export can be checksummed, diffed and cached.
+        private static func untimed(_ kind: hid_t, _ path: String) throws -> HDF5.Handle {
+            let plist = H5Pcreate(kind)
+            guard plist >= 0 else { throw HDF5.error("\(path): cannot make a creation property list") }
+            let handle = HDF5.plist(plist)
+            guard H5Pset_obj_track_times(plist, false) >= 0 else { throw HDF5.error("\(path): cannot turn off object times") }
+            return handle
+        }
+
+        /// Creates the missing groups above `name` (an absolute path) one by one with untimed
+        /// property lists: HDF5's own intermediate-group creation would use defaults, with times.
+        private func createParents(of name: String) throws {
+            let parts = name.split(separator: "/").dropLast()
+            var prefix = ""
+            for part in parts {
+                prefix += "/" + part
+                if H5Lexists(fid, prefix, chdf5_p_default()) > 0 { continue }
+                let gcpl = try Self.untimed(chdf5_p_group_create(), path)
+                let gid = H5Gcreate2(fid, prefix, chdf5_p_default(), gcpl.id, chdf5_p_default())
+                guard gid >= 0 else { throw HDF5.error("\(path): cannot create group '\(prefix)'") }
+                _ = H5Gclose(gid)
             }
         }
 
@@ -226,20 +254,13 @@ extension HDF5Writer {
 
         private var fid: hid_t { file?.id ?? -1 }
 
-        private func linkCreation() throws -> HDF5.Handle {
-            let lcpl = H5Pcreate(chdf5_p_link_create())
-            guard lcpl >= 0, H5Pset_create_intermediate_group(lcpl, 1) >= 0 else {
-                throw HDF5.error("\(path): cannot make a link-creation property list")
-            }
-            return HDF5.plist(lcpl)
-        }
-
         /// Creates the group at `groupPath` (and its parents).
         public func createGroup(_ groupPath: String) throws {
             try HDF5.locked {
                 let name = HDF5Reader.normalized(groupPath)
-                let lcpl = try linkCreation()
-                let gid = H5Gcreate2(fid, name, lcpl.id, chdf5_p_default(), chdf5_p_default())
+                try createParents(of: name)
+                let gcpl = try Self.untimed(chdf5_p_group_create(), path)
+                let gid = H5Gcreate2(fid, name, chdf5_p_default(), gcpl.id, chdf5_p_default())
                 guard gid >= 0 else { throw HDF5.error("\(path): cannot create group '\(name)'") }
                 _ = H5Gclose(gid)
             }
@@ -274,8 +295,9 @@ extension HDF5Writer {
                 let sid = dims.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(dims.count), dims, nil)
                 guard sid >= 0 else { throw HDF5.error("\(path): cannot create the dataspace for '\(name)'") }
                 let space = HDF5.dataspace(sid)
-                let lcpl = try linkCreation()
-                let did = H5Dcreate2(fid, name, type, space.id, lcpl.id, chdf5_p_default(), chdf5_p_default())
+                try createParents(of: name)
+                let dcpl = try Self.untimed(chdf5_p_dataset_create(), path)
+                let did = H5Dcreate2(fid, name, type, space.id, chdf5_p_default(), dcpl.id, chdf5_p_default())
                 guard did >= 0 else { throw HDF5.error("\(path): cannot create dataset '\(name)'") }
                 let dataset = HDF5.dataset(did)
                 if bytes.count > 0 {

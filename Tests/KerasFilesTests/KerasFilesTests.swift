@@ -186,6 +186,22 @@ final class KerasFilesTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("partial") }, [])
     }
 
+    /// HDF5 stamps object headers with times unless told not to: exports of the same weights a
+    /// second apart must still be the same bytes (checksums, diffs and caches depend on it).
+    func testExportsOfTheSameWeightsAreByteIdentical() throws {
+        let original = try importFile(try Self.fixture("tiny-keras3.h5"))
+        for weightsOnly in [false, true] {
+            let ending = weightsOnly ? ".weights.h5" : ".h5"
+            let first = path("first" + ending), second = path("second" + ending)
+            _ = try KerasRuns.export(db: db, run: original.run, kind: nil, to: first, weightsOnly: weightsOnly)
+            Thread.sleep(forTimeInterval: 1.1)
+            _ = try KerasRuns.export(db: db, run: original.run, kind: nil, to: second, weightsOnly: weightsOnly)
+            let a = try Data(contentsOf: URL(fileURLWithPath: first)), b = try Data(contentsOf: URL(fileURLWithPath: second))
+            XCTAssertGreaterThan(a.count, 1000)
+            XCTAssertTrue(a == b, "two exports (weights only: \(weightsOnly)) differ")
+        }
+    }
+
     func testFloat64RunExportsAndImportsIntoTheFloat64Model() throws {
         let model = TinyF64(seed: 5, threads: 1)
         let store = try RunStore(path: db, createIfMissing: true)
