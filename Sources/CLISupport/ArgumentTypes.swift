@@ -77,32 +77,30 @@ public struct Seed: ExpressibleByArgument, Sendable, Equatable {
     }
 }
 
-extension SnapshotKind: ExpressibleByArgument {
+/// An option whose values are an enum's raw strings: anything else is refused in one line that
+/// lists them (ArgumentParser's own message names no choices).
+public protocol ChoiceArgument: ExpressibleByArgument, CaseIterable, RawRepresentable where RawValue == String {}
+
+extension ChoiceArgument {
     public init?(argument: String) {
-        guard let kind = SnapshotKind(rawValue: argument) else {
-            ArgumentValueFailure.refuse("'\(argument)' is not one of \(SnapshotKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        guard let value = Self(rawValue: argument) else {
+            ArgumentValueFailure.refuse("'\(argument)' is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
             return nil
         }
-        self = kind
+        self = value
     }
 }
 
+extension SnapshotKind: ChoiceArgument {}
+
 /// `--format` of commands that print one result: text (default) or json.
-public enum TextOrJSON: String, ExpressibleByArgument, CaseIterable, Sendable {
+public enum TextOrJSON: String, ChoiceArgument, Sendable {
     case text, json
-    public init?(argument: String) {
-        guard let f = Self(rawValue: argument) else { refuseFormat(argument, Self.allCases.map(\.rawValue)); return nil }
-        self = f
-    }
 }
 
 /// `--format` of commands that print rows: text, json or csv.
-public enum RowFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+public enum RowFormat: String, ChoiceArgument, Sendable {
     case text, json, csv
-    public init?(argument: String) {
-        guard let f = Self(rawValue: argument) else { refuseFormat(argument, Self.allCases.map(\.rawValue)); return nil }
-        self = f
-    }
 }
 
 /// `--format` of the table commands (`list`, `compare`): text, json, csv or markdown; `table`
@@ -115,11 +113,10 @@ public enum TableFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
             self = .text
             return
         }
-        guard let f = Self(rawValue: argument) else { refuseFormat(argument, Self.allCases.map(\.rawValue)); return nil }
+        guard let f = Self(rawValue: argument) else {
+            ArgumentValueFailure.refuse("'\(argument)' is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+            return nil
+        }
         self = f
     }
-}
-
-func refuseFormat(_ argument: String, _ choices: [String]) {
-    ArgumentValueFailure.refuse("'\(argument)' is not one of \(choices.joined(separator: ", "))")
 }

@@ -79,22 +79,6 @@ struct ModelName: ExpressibleByArgument {
     var defaultValueDescription: String { name }
 }
 
-extension WeightInitialization: ExpressibleByArgument {
-    public init?(argument: String) {
-        guard let kind = WeightInitialization(rawValue: argument) else {
-            ArgumentValueFailure.refuse("'\(argument)' is not one of \(WeightInitialization.allCases.map(\.rawValue).joined(separator: ", "))")
-            return nil
-        }
-        self = kind
-    }
-}
+extension WeightInitialization: ChoiceArgument {}
 
-extension Interpolation: ExpressibleByArgument {
-    public init?(argument: String) {
-        guard let method = Interpolation(rawValue: argument) else {
-            ArgumentValueFailure.refuse("'\(argument)' is not one of \(Interpolation.allCases.map(\.rawValue).joined(separator: ", "))")
-            return nil
-        }
-        self = method
-    }
-}
+extension Interpolation: ChoiceArgument {}
