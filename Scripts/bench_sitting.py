@@ -23,11 +23,13 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fidelity_side_by_side import cpu_name  # noqa: E402  (standard library only at import)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTO = os.path.join(ROOT, "Tests", "DatasetsTests", "Fixtures", "photos", "exif6.jpg")
@@ -74,17 +76,6 @@ def peak_rss(command, env, cwd):
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         return process.returncode, usage.ru_maxrss * 1024, out.read().decode()
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def median(rounds, key):
