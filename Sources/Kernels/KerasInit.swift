@@ -6,9 +6,10 @@
 /// - `VarianceScaling.__call__` (glorot_uniform = scale 1, fan_avg, uniform):
 ///   `scale /= max(1., (fan_in + fan_out) / 2.)`, `limit = sqrt(3. * scale)` in Python doubles, then
 ///   `keras.random.uniform(shape, -limit, limit, dtype, seed=0)`.
-/// - An integer seed is *stateless*: `draw_seed(0)` is the pair `[seed, 0]` (uint32), which the TF
-///   backend reduces with `floormod(seed, int32.max − 1)` to int32. Every call with the same seed and
-///   shape therefore returns the same tensor: in the notebook, kernels of equal shape are equal.
+/// - An integer seed is *stateless*: `draw_seed(seed)` is the pair `[seed, 0]` in the backend's seed
+///   dtype (int64 on TensorFlow), which `_cast_seed` reduces with `floormod(·, int32.max − 1)` to
+///   int32. Every call with the same seed and shape therefore returns the same tensor: in the
+///   notebook, kernels of equal shape are equal.
 /// - `tf.random.stateless_uniform(shape, seed, minval=tf.cast(-limit, dtype), maxval=tf.cast(limit,
 ///   dtype))`: `tf.cast` of a Python float goes through a float32 tensor, so even float64 weights
 ///   use the float32-rounded limit. The op turns the seed pair into a Philox key and counter
