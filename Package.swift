@@ -12,8 +12,13 @@ import PackageDescription
 // later) or `x86-64-v2` (SSE4.2, any x86-64 of the last 15 years). OpenBLAS chooses its own
 // kernels at run time either way, so the GEMMs are unaffected; only our kernels change.
 let targetCPU = Context.environment["RESNET_TARGET_CPU"].flatMap { $0.isEmpty ? nil : $0 } ?? "native"
+// Swift 6.3's compiler (and its clang importer) know CPUs, not the x86-64 microarchitecture levels:
+// `-target-cpu x86-64-v3` is "unknown target CPU". Each level maps to the oldest CPU that has all of
+// its features (and nothing our kernels would use beyond them): v2 → Nehalem (SSE4.2, POPCNT),
+// v3 → Haswell (AVX2, FMA, BMI2, F16C, MOVBE), v4 → Skylake-AVX512 (AVX-512 F/CD/BW/DQ/VL).
+let llvmCPU = ["x86-64-v2": "nehalem", "x86-64-v3": "haswell", "x86-64-v4": "skylake-avx512"][targetCPU] ?? targetCPU
 let numericSettings: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked", "-target-cpu", targetCPU, "-Xcc", "-fno-math-errno"],
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked", "-target-cpu", llvmCPU, "-Xcc", "-fno-math-errno"],
                  .when(configuration: .release)),
     // So that `resnet-run bench` can say which build it measured (Kernels' `BuildInfo`).
     .define("RESNET_TARGET_CPU_" + String(targetCPU.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }),
