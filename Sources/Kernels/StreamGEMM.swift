@@ -5,11 +5,12 @@
 /// OpenBLAS packs B into its panel layout on every call (read B, write the copy, read the copy), so a
 /// batch-1 forward moved about three times the 94 MB of weights. Here each thread streams its own
 /// column block of B straight from memory once: a tile of 32 columns is walked down k in blocks of
-/// 256 rows, and every block is applied to all rows of A while it is in L1 (4 rows at a time, each
-/// row's 32 sums kept in registers).
+/// 256 rows, and every block is applied to all rows of A while it is in L1 (4 or 2 rows at a time,
+/// each row's 32 sums kept in registers: see `streamFourRowTiles`).
 @inlinable
 public func streamGEMM(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                       c: UnsafeMutablePointer<Float>, ldc: Int, columns: Range<Int>) {
+                       c: UnsafeMutablePointer<Float>, ldc: Int, columns: Range<Int>,
+                       fourRowTiles: Bool = streamFourRowTiles) {
     let kBlock = 256
     var j = columns.lowerBound
     while j + 32 <= columns.upperBound {
@@ -17,9 +18,15 @@ public func streamGEMM(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int
         while p0 < k {
             let p1 = min(k, p0 + kBlock)
             var r = 0
-            while r + 4 <= m {
-                streamTile4(a + r * lda, lda: lda, b + j, ldb: ldb, c + r * ldc + j, ldc: ldc, p0: p0, p1: p1, accumulate: p0 > 0)
-                r += 4
+            if fourRowTiles {
+                while r + 4 <= m {
+                    streamTile4(a + r * lda, lda: lda, b + j, ldb: ldb, c + r * ldc + j, ldc: ldc, p0: p0, p1: p1, accumulate: p0 > 0)
+                    r += 4
+                }
+            }
+            while r + 2 <= m {
+                streamTile2(a + r * lda, lda: lda, b + j, ldb: ldb, c + r * ldc + j, ldc: ldc, p0: p0, p1: p1, accumulate: p0 > 0)
+                r += 2
             }
             while r < m {
                 streamTile1(a + r * lda, b + j, ldb: ldb, c + r * ldc + j, p0: p0, p1: p1, accumulate: p0 > 0)
@@ -81,6 +88,32 @@ func streamTile4(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>,
 }
 
 @inlinable @inline(__always)
+func streamTile2(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>,
+                 ldc: Int, p0: Int, p1: Int, accumulate: Bool) {
+    let cr = UnsafeMutableRawPointer(c)
+    let row = 4 * ldc
+    var c00 = SIMD16<Float>(), c01 = SIMD16<Float>(), c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
+    if accumulate {
+        c00 = cr.loadUnaligned(as: SIMD16<Float>.self); c01 = cr.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+        c10 = cr.loadUnaligned(fromByteOffset: row, as: SIMD16<Float>.self)
+        c11 = cr.loadUnaligned(fromByteOffset: row + 64, as: SIMD16<Float>.self)
+    }
+    let a0 = a, a1 = a + lda
+    var bp = UnsafeRawPointer(b + p0 * ldb)
+    let step = 4 * ldb
+    for p in p0..<p1 {
+        let b0 = bp.loadUnaligned(as: SIMD16<Float>.self), b1 = bp.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+        let x0 = SIMD16<Float>(repeating: a0[p]), x1 = SIMD16<Float>(repeating: a1[p])
+        c00.addProduct(x0, b0); c01.addProduct(x0, b1)
+        c10.addProduct(x1, b0); c11.addProduct(x1, b1)
+        bp += step
+    }
+    cr.storeBytes(of: c00, as: SIMD16<Float>.self); cr.storeBytes(of: c01, toByteOffset: 64, as: SIMD16<Float>.self)
+    cr.storeBytes(of: c10, toByteOffset: row, as: SIMD16<Float>.self)
+    cr.storeBytes(of: c11, toByteOffset: row + 64, as: SIMD16<Float>.self)
+}
+
+@inlinable @inline(__always)
 func streamTile1(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>,
                  p0: Int, p1: Int, accumulate: Bool) {
     let cr = UnsafeMutableRawPointer(c)
@@ -104,3 +137,16 @@ func streamTile1(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int,
 /// 16×1024×256 0.34 vs 0.46 ms, 64×1152×128 0.32 vs 0.41 ms; from a few hundred rows on the product
 /// is bound by arithmetic and OpenBLAS' packed kernels win.
 public let streamGEMMMaximumRows = 64
+
+/// Whether `streamGEMM` works on 4 rows at a time (eight 16-wide accumulators, which fit AVX-512's
+/// 32 vector registers) or 2 (which fit AVX2's 16; 4 rows there spill). Measured batch-1 latency on
+/// a Zen 5: native AVX-512 build 4.9–5.4 ms with 4 rows vs 6.4–6.6 ms with 2; x86-64-v3 build
+/// 10.1–10.4 ms with 4 rows vs 6.7–7.0 ms with 2. A portable v2/v3 build is AVX2 code whatever CPU
+/// runs it; a native (or v4) build runs where its CPU's registers are, so the CPU decides.
+public let streamFourRowTiles: Bool = {
+    #if RESNET_TARGET_CPU_X86_64_V2 || RESNET_TARGET_CPU_X86_64_V3
+    return false
+    #else
+    return BLASRuntime.cpuHasAVX512
+    #endif
+}()

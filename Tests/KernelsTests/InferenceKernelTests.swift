@@ -52,9 +52,11 @@ final class InferenceKernelTests: XCTestCase {
         for (m, n, k) in [(1, 32, 1), (4, 64, 256), (5, 96, 257), (7, 40, 600), (16, 200, 1152), (64, 128, 300)] {
             let a = random(Float.self, m * k, seed: 21), b = random(Float.self, k * n, seed: 22)
             for columns in [0..<n, 32..<n, 0..<32] where !columns.isEmpty {
+              for fourRowTiles in [true, false] {
                 let c = Buffer<Float>(count: m * n, repeating: .nan)
                 let ab = Buffer(a), bb = Buffer(b)
-                streamGEMM(m: m, n: n, k: k, a: ab.p, lda: k, b: bb.p, ldb: n, c: c.p, ldc: n, columns: columns)
+                streamGEMM(m: m, n: n, k: k, a: ab.p, lda: k, b: bb.p, ldb: n, c: c.p, ldc: n, columns: columns,
+                           fourRowTiles: fourRowTiles)
                 let out = c.array
                 var expected = [Double](), actual = [Float]()
                 for r in 0..<m {
@@ -65,11 +67,13 @@ final class InferenceKernelTests: XCTestCase {
                         actual.append(out[r * n + j])
                     }
                 }
-                assertClose(actual, expected, tol: 2e-5 * (Double(k).squareRoot() / 8 + 1), "streamGEMM m \(m) n \(n) k \(k) columns \(columns)")
+                assertClose(actual, expected, tol: 2e-5 * (Double(k).squareRoot() / 8 + 1),
+                            "streamGEMM m \(m) n \(n) k \(k) columns \(columns) four-row tiles \(fourRowTiles)")
                 // Columns outside the range are not written.
                 let outside = (0..<m).flatMap { r in (0..<n).filter { !columns.contains($0) }.map { out[r * n + $0] } }
                 XCTAssertTrue(outside.allSatisfy { $0.isNaN }, "streamGEMM wrote outside its columns")
                 withExtendedLifetime((ab, bb)) {}
+              }
             }
         }
     }
