@@ -205,6 +205,18 @@ final class Trainer<M: GeneratedModelType> {
 
     // MARK: The loop
 
+    /// The test-only faults after a completed epoch (every rank runs them, recording or not):
+    /// `--fail-after-epochs` throws, `--stop-after-epochs` asks for a stop as Ctrl-C would.
+    private func injectTestFaults(after epoch: Int) throws {
+        if let failAfterEpochs, epoch == failAfterEpochs {
+            throw TrainingError("injected failure after epoch \(epoch) (--fail-after-epochs, a test option)")
+        }
+        if let stopAfterEpochs, epoch == stopAfterEpochs, epoch < hp.epochs {
+            stopRequested = true
+            Interrupt.request(SIGINT)
+        }
+    }
+
     func run() throws -> LoopOutcome {
         let train = data.train
         let steps = (train.count + hp.batchSize - 1) / hp.batchSize
@@ -295,13 +307,7 @@ final class Trainer<M: GeneratedModelType> {
                             // Rank 0 evaluates and records; the others wait for its verdict.
                             if try dataParallel.rootVerdict(0) != 0 { return .diverged(reason: "rank 0 stopped the run") }
                             epochsDone = epoch
-                            if let failAfterEpochs, epoch == failAfterEpochs {
-                                throw TrainingError("injected failure after epoch \(epoch) (--fail-after-epochs, a test option)")
-                            }
-                            if let stopAfterEpochs, epoch == stopAfterEpochs, epoch < hp.epochs {
-                                stopRequested = true
-                                Interrupt.request(SIGINT)
-                            }
+                            try injectTestFaults(after: epoch)
                             continue
                         }
                     }
@@ -362,13 +368,7 @@ final class Trainer<M: GeneratedModelType> {
                     progress.epochEnd(result)
                     try verdict(0)
 
-                    if let failAfterEpochs, epoch == failAfterEpochs {
-                        throw TrainingError("injected failure after epoch \(epoch) (--fail-after-epochs, a test option)")
-                    }
-                    if let stopAfterEpochs, epoch == stopAfterEpochs, epoch < hp.epochs {
-                        stopRequested = true
-                        Interrupt.request(SIGINT)
-                    }
+                    try injectTestFaults(after: epoch)
                 }
                 guard let store else { return .completed }
                 try store.saveSnapshot(run: runID, kind: .final, epoch: epochsDone, tensors: parameterManifest,

@@ -157,29 +157,39 @@ public enum TrainingJob {
         if let comm = request.distributed { return try runDistributed(request, comm) }
         if let resume = request.resume { return try resumeRun(resume, request) }
 
-        guard let type = ModelRegistry.model(named: request.model) else {
-            throw TrainingError("--model: unknown model '\(request.model)'; available: \(ModelRegistry.names.joined(separator: ", "))")
-        }
+        let type = try modelType(request.model)
         let threads = request.threads ?? ThreadPool.availableProcessors
         Interrupt.install()
         var data = try request.data.load(for: ModelShape(type), progress: request.progress != .quiet)
         if let f = request.validationSplit { try data.holdOut(validationSplit: f) }
         let store = try openStore(request.dbPath, create: true, busyTimeout: request.busyTimeout)
-        if let parent = request.initFrom {
-            // Checked before anything is recorded: the run exists, trained this model, has the weights.
-            let record: RunRecord
-            do { record = try store.run(parent) } catch { throw TrainingError(prefix: "--init-from: ", error) }
-            guard record.model == type.registryName else {
-                throw TrainingError("--init-from: run \(parent) trained \(record.model), not \(type.registryName); pass --model \(record.model) or pick another run")
-            }
-            let kinds = try store.snapshots(run: parent).map(\.kind)
-            if let kind = request.initWeights, !kinds.contains(kind) {
-                throw TrainingError("--snapshot: run \(parent) has no '\(kind.rawValue)' weights (it has: \(kinds.isEmpty ? "none" : kinds.map(\.rawValue).joined(separator: ", ")))")
-            }
-            if kinds.isEmpty { throw TrainingError("--init-from: run \(parent) has no stored weights") }
-        }
+        try checkInitFrom(request, type: type, store: store)
         if Interrupt.pending != 0 { throw InterruptedBeforeStart(signal: Interrupt.pending) }
         return try train(type, request: request, data: data, store: store, threads: threads, resuming: nil)
+    }
+
+    /// The registered model `--model` names, or one line listing the ones there are.
+    static func modelType(_ name: String) throws -> any GeneratedModelType.Type {
+        guard let type = ModelRegistry.model(named: name) else {
+            throw TrainingError("--model: unknown model '\(name)'; available: \(ModelRegistry.names.joined(separator: ", "))")
+        }
+        return type
+    }
+
+    /// `--init-from` (and `--snapshot`), checked before anything is recorded: the run exists, trained
+    /// this model, and has the weights asked for.
+    static func checkInitFrom(_ request: TrainRequest, type: any GeneratedModelType.Type, store: RunStore) throws {
+        guard let parent = request.initFrom else { return }
+        let record: RunRecord
+        do { record = try store.run(parent) } catch { throw TrainingError(prefix: "--init-from: ", error) }
+        guard record.model == type.registryName else {
+            throw TrainingError("--init-from: run \(parent) trained \(record.model), not \(type.registryName); pass --model \(record.model) or pick another run")
+        }
+        let kinds = try store.snapshots(run: parent).map(\.kind)
+        if let kind = request.initWeights, !kinds.contains(kind) {
+            throw TrainingError("--snapshot: run \(parent) has no '\(kind.rawValue)' weights (it has: \(kinds.isEmpty ? "none" : kinds.map(\.rawValue).joined(separator: ", ")))")
+        }
+        if kinds.isEmpty { throw TrainingError("--init-from: run \(parent) has no stored weights") }
     }
 
     /// Opens the experiment store; its errors are prefixed with the option that named it.
@@ -560,9 +570,7 @@ extension TrainingJob {
                 if let text = plan["validation_split"], let f = Double(text) { try data.holdOut(validationSplit: f) }
                 loaded = (type, data, nil, request.threads ?? Int(plan["plan.threads"]!)!, nil)
             } else {
-                guard let type = ModelRegistry.model(named: request.model) else {
-                    throw TrainingError("--model: unknown model '\(request.model)'")
-                }
+                let type = try modelType(request.model)
                 if request.hyperparameters.batchSize < comm.size {
                     throw TrainingError("--batch-size: \(request.hyperparameters.batchSize) is smaller than the \(comm.size) MPI processes; the batch size is global (split across the ranks), so it must be at least \(comm.size)")
                 }
@@ -570,15 +578,9 @@ extension TrainingJob {
                 if let f = request.validationSplit { try data.holdOut(validationSplit: f) }
                 var store: RunStore?
                 if comm.rank == 0 {
-                    store = try openStore(request.dbPath, create: true, busyTimeout: request.busyTimeout)
-                    if let parent = request.initFrom {
-                        let record: RunRecord
-                        do { record = try store!.run(parent) } catch { throw TrainingError(prefix: "--init-from: ", error) }
-                        guard record.model == type.registryName else {
-                            throw TrainingError("--init-from: run \(parent) trained \(record.model), not \(type.registryName); pass --model \(record.model) or pick another run")
-                        }
-                        if try store!.snapshots(run: parent).isEmpty { throw TrainingError("--init-from: run \(parent) has no stored weights") }
-                    }
+                    let opened = try openStore(request.dbPath, create: true, busyTimeout: request.busyTimeout)
+                    try checkInitFrom(request, type: type, store: opened)
+                    store = opened
                 }
                 // Default threads: this host's cores shared by the ranks on it.
                 let local = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
