@@ -83,11 +83,17 @@ public protocol ChoiceArgument: ExpressibleByArgument, CaseIterable, RawRepresen
 
 extension ChoiceArgument {
     public init?(argument: String) {
+        guard let value = Self.choice(argument) else { return nil }
+        self = value
+    }
+
+    /// The case spelled `argument`, or nil after refusing it in one line that lists the choices.
+    public static func choice(_ argument: String) -> Self? {
         guard let value = Self(rawValue: argument) else {
-            ArgumentValueFailure.refuse("'\(argument)' is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+            ArgumentValueFailure.refuse("'\(argument)' is not one of \(allCases.map(\.rawValue).joined(separator: ", "))")
             return nil
         }
-        self = value
+        return value
     }
 }
 
@@ -105,7 +111,7 @@ public enum RowFormat: String, ChoiceArgument, Sendable {
 
 /// `--format` of the table commands (`list`, `compare`): text, json, csv or markdown; `table`
 /// is the old spelling of `text` (kept for one release, with a note).
-public enum TableFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+public enum TableFormat: String, ChoiceArgument, Sendable {
     case text, json, csv, markdown
     public init?(argument: String) {
         if argument == "table" {
@@ -113,10 +119,7 @@ public enum TableFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
             self = .text
             return
         }
-        guard let f = Self(rawValue: argument) else {
-            ArgumentValueFailure.refuse("'\(argument)' is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
-            return nil
-        }
+        guard let f = Self.choice(argument) else { return nil }
         self = f
     }
 }
