@@ -133,9 +133,10 @@ func streamTile1(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int,
 }
 
 /// Up to how many rows `gemmWithEpilogue` streams the weights instead of calling OpenBLAS. Measured
-/// on the 2-core EPYC (single thread against OpenBLAS on two): 4×4608×512 1.90 vs 2.00 ms,
-/// 16×1024×256 0.34 vs 0.46 ms, 64×1152×128 0.32 vs 0.41 ms; from a few hundred rows on the product
-/// is bound by arithmetic and OpenBLAS' packed kernels win.
+/// on the 2-core EPYC while other builds ran (single thread against OpenBLAS' AVX2 kernels on two):
+/// 4×4608×512 1.90 vs 2.00 ms, 16×1024×256 0.34 vs 0.46 ms, 64×1152×128 0.32 vs 0.41 ms; on the
+/// quiet machine, whole batch-1 forwards with OpenBLAS' AVX-512 kernels: 4.7–5.4 vs 6.2–9.1 ms. From
+/// a few hundred rows on the product is bound by arithmetic and OpenBLAS' packed kernels win.
 public let streamGEMMMaximumRows = 64
 
 /// Whether `streamGEMM` works on 4 rows at a time (eight 16-wide accumulators, which fit AVX-512's

@@ -503,7 +503,7 @@ public enum Emitter {
         for (k, step) in inference.steps.enumerated() {
             defer { line("        profiler?.mark(\(k))") }
             let members = step.layers.map { layers[$0] }
-            let head = step.layers.first { if case .zeroPad = layers[$0].kind { return false }; return true } ?? step.layers[0]
+            let head = headLayer(of: step, network)
             let inputs = zip(step.inputs, step.inputs.indices).map { value, k in
                 k == 0 ? "\(v(value))" : "+ \(v(value))"
             }.joined(separator: " ")
@@ -555,12 +555,18 @@ public enum Emitter {
         line("    /// Kernel steps of `forward` in profiler order, with their FLOPs per sample.")
         line("    public static let profiledSteps: [ProfiledStep] = [")
         for step in inference.steps {
-            let head = step.layers.first { if case .zeroPad = network.layers[$0].kind { return false }; return true } ?? step.layers[0]
+            let head = headLayer(of: step, network)
             let name = step.layers.map { network.layers[$0].name }.joined(separator: "+")
             let flops = step.layers.reduce(0) { $0 + network.forwardFLOPs(of: $1) }
             line("        ProfiledStep(layer: \"\(name)\", kerasClass: \"\(network.layers[head].kind.kerasClass)\", phase: .forward, flopsPerSample: \(literal(flops))),")
         }
         line("    ]")
+    }
+
+    /// The layer an inference step is named and typed after: its first one that is not a stem
+    /// zero padding (folded into the convolution as its padding).
+    static func headLayer(of step: InferencePlan.Step, _ network: Network) -> Int {
+        step.layers.first { if case .zeroPad = network.layers[$0].kind { return false }; return true } ?? step.layers[0]
     }
 
     static func padded(_ s: String, _ width: Int) -> String {

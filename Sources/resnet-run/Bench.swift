@@ -244,9 +244,9 @@ struct Bench: ParsableCommand {
          .merging(cpu) { a, _ in a }
     }
 
-    /// Per-layer rows (forward + backward of the same layer together), slowest first, and per-phase totals.
-    /// Per-layer rows of a profile, slowest first, in the JSON and (top 15) on standard error under
-    /// `title`. `steps` is how many calls the profiler's seconds add up.
+    /// Per-layer rows of a profile (forward and backward of a layer together), slowest first, and
+    /// per-phase totals, in the JSON and (top 15) on standard error under `title`. `steps` is how many
+    /// calls the profiler's seconds add up.
     static func profileReport(_ table: [ProfiledStep], _ profiler: StepProfiler, steps: Int, batch: Int, wall: Double,
                               title: String) -> [String: Any] {
         struct Row { var layer: String; var kerasClass: String; var forward = 0.0; var backward = 0.0; var flops = 0.0 }
