@@ -6,10 +6,13 @@ Settings are the notebook's: Adam(learning_rate=0.00015), batch 32, categorical 
 float32, `model.fit(..., shuffle=True)` with the test file as validation data. Keras' kernels are
 `glorot_uniform(seed=0)` (the notebook's), so `resnet-run train --init keras` starts from the
 *identical* weights (bit for bit, Sources/Kernels/KerasInit.swift); `--init default` is ours.
-The batch order is not shared: Keras shuffles with its own generator (seeded by
-`keras.utils.set_random_seed(seed)`), ours with the run's --seed. The seed of a run therefore
-changes only the shuffle for Keras and for `--init keras`, and shuffle and weights for ours with
-`--init default`. (The 200-step CI test, KerasFitTests, uses an identical batch order.)
+The batch order is not shared: Keras shuffles with its own generator, ours with the run's --seed.
+Beware `keras:SEED`: with TensorFlow seeded (`keras.utils.set_random_seed`), Keras 3.15's
+`fit(shuffle=True)` on arrays draws the *same* permutation in every epoch (each epoch's new
+iterator restarts the seeded `tf.random.shuffle`; `keras-unseeded` reshuffles, as the notebook
+does: it seeds numpy only). `keras-unseeded:SEED` is therefore not reproducible. The seed of a
+run changes only the shuffle for Keras and for `--init keras`, and shuffle and weights for ours
+with `--init default`. (The 200-step CI test, KerasFitTests, uses an identical batch order.)
 
 Run by hand (TensorFlow, Keras, h5py from PyPI; a release build of resnet-run):
 
@@ -107,7 +110,7 @@ def our_orders(seed, n, epochs):
     return orders
 
 
-def run_keras(args, seed, our_order=False):
+def run_keras(args, seed, our_order=False, seeded=True):
     import h5py
     import numpy as np
     import keras
@@ -124,7 +127,11 @@ def run_keras(args, seed, our_order=False):
     x_test, y_test = load("test_signs.h5", "test")
     keras.backend.clear_session()
     keras.backend.set_floatx("float32")
-    keras.utils.set_random_seed(seed)
+    if seeded:
+        keras.utils.set_random_seed(seed)
+    else:
+        # The notebook seeds numpy only (`np.random.seed(1)`), never TensorFlow.
+        np.random.seed(seed)
     model = build_resnet50_signs()
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=LR), loss="categorical_crossentropy",
                   metrics=["accuracy"])
@@ -135,7 +142,8 @@ def run_keras(args, seed, our_order=False):
             started[0] = time.monotonic()
 
         def on_epoch_end(self, epoch, logs=None):
-            emit(args.jsonl, {"framework": "keras", "init": "keras", "seed": seed, "epoch": epoch + 1,
+            emit(args.jsonl, {"framework": "keras", "init": "keras" if seeded else "keras-unseeded", "seed": seed,
+                              "epoch": epoch + 1,
                               "loss": float(logs["loss"]), "accuracy": float(logs["accuracy"]),
                               "heldout_loss": float(logs["val_loss"]), "heldout_accuracy": float(logs["val_accuracy"]),
                               "seconds": round(time.monotonic() - started[0], 1)})
@@ -191,12 +199,15 @@ def cmd_run(args):
         parts = spec.split(":")
         if parts[0] == "keras" and len(parts) == 2:
             run_keras(args, int(parts[1]))
+        elif parts[0] == "keras-unseeded" and len(parts) == 2:
+            run_keras(args, int(parts[1]), seeded=False)
         elif parts[0] == "keras-our-order" and len(parts) == 2:
             run_keras(args, int(parts[1]), our_order=True)
         elif parts[0] == "ours" and len(parts) == 3 and parts[1] in ("keras", "default"):
             run_ours(args, parts[1], int(parts[2]))
         else:
-            raise SystemExit(f"run spec '{spec}': use keras:SEED or ours:INIT:SEED (INIT keras or default)")
+            raise SystemExit(f"run spec '{spec}': use keras:SEED, keras-unseeded:SEED, keras-our-order:SEED or "
+                             "ours:INIT:SEED (INIT keras or default)")
 
 
 def cmd_report(args):
@@ -208,7 +219,8 @@ def cmd_report(args):
     configs = {}
     for r in rows:
         configs.setdefault((r["framework"], r["init"]), {}).setdefault(r["seed"], []).append(r)
-    name = {("keras", "keras"): "Keras 3 (glorot_uniform(seed=0))",
+    name = {("keras", "keras"): "Keras 3, TF seeded (one permutation, every epoch)",
+            ("keras", "keras-unseeded"): "Keras 3 as the notebook runs it (TF unseeded: reshuffled every epoch)",
             ("keras", "keras-our-order"): "Keras 3, resnet-run's batch order", ("ours", "keras"): "ours --init keras",
             ("ours", "default"): "ours --init default"}
     out = []
@@ -263,7 +275,7 @@ def main():
     r.add_argument("--jsonl", required=True, help="file to append to")
     r.add_argument("--db", default="/tmp/fidelity-runs.db", help="experiment database for our runs")
     r.add_argument("--resnet-run", help="the binary (default .build/release/resnet-run)")
-    r.add_argument("runs", nargs="+", help="keras:SEED or ours:INIT:SEED")
+    r.add_argument("runs", nargs="+", help="keras:SEED, keras-unseeded:SEED, keras-our-order:SEED or ours:INIT:SEED")
     p = sub.add_parser("report", help="markdown table from a JSON-lines file")
     p.add_argument("jsonl")
     args = ap.parse_args()

@@ -63,6 +63,39 @@ public final class ThreadPool: @unchecked Sendable {
         return count
     }
 
+    /// `liveWorkerThreads()` once it is at most `expected`, or its last reading after `seconds`. A
+    /// joined thread can still be listed in /proc for a moment: `pthread_join` returns once the thread
+    /// has cleared its tid, and the kernel drops its task entry a little later. A leaked thread never
+    /// goes away, so a test that waits here still fails on a leak.
+    public static func liveWorkerThreads(settlingTo expected: Int, within seconds: Double = 2) -> Int? {
+        let deadline = monotonicSeconds() + seconds
+        while true {
+            guard let count = liveWorkerThreads() else { return nil }
+            if count <= expected || monotonicSeconds() >= deadline { return count }
+            usleep(1_000)
+        }
+    }
+
+    /// `liveWorkerThreads()` once it has not changed for `quiet` seconds (at most `seconds` in all):
+    /// the baseline a lifecycle test compares against, free of threads other tests joined a moment ago.
+    public static func settledLiveWorkerThreads(quiet: Double = 0.05, within seconds: Double = 2) -> Int? {
+        let deadline = monotonicSeconds() + seconds
+        guard var last = liveWorkerThreads() else { return nil }
+        var since = monotonicSeconds()
+        while monotonicSeconds() < deadline {
+            usleep(2_000)
+            guard let count = liveWorkerThreads() else { return nil }
+            if count != last { last = count; since = monotonicSeconds() } else if monotonicSeconds() - since >= quiet { break }
+        }
+        return last
+    }
+
+    private static func monotonicSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+    }
+
     /// The processors this process may run on: the default thread count of models and tools.
     public static let availableProcessors = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 

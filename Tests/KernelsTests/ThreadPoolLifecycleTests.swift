@@ -10,9 +10,12 @@ import XCTest
 /// go on their own, so the pool names its workers and only those are counted).
 func liveThreadCount() -> Int { ThreadPool.liveWorkerThreads() ?? -1 }
 
+/// The baseline: the count once threads that other tests joined a moment ago have left /proc.
+func settledThreadCount() -> Int { ThreadPool.settledLiveWorkerThreads() ?? -1 }
+
 final class ThreadPoolLifecycleTests: XCTestCase {
     func testPoolsDroppedAtOnceOrAfterWorkJoinTheirThreads() throws {
-        let before = liveThreadCount()
+        let before = settledThreadCount()
         try XCTSkipIf(before < 0, "/proc/self/task is not readable here")
         let sums = UnsafeMutablePointer<Double>.allocate(capacity: 4)
         defer { sums.deallocate() }
@@ -28,11 +31,11 @@ final class ThreadPoolLifecycleTests: XCTestCase {
             }
             // Even iterations drop the pool immediately: its workers may not have run yet.
         }
-        XCTAssertEqual(liveThreadCount(), before, "every pool's workers are joined when it is freed")
+        XCTAssertEqual(ThreadPool.liveWorkerThreads(settlingTo: before), before, "every pool's workers are joined when it is freed")
     }
 
     func testShutdownIsIdempotentAndJoins() throws {
-        let before = liveThreadCount()
+        let before = settledThreadCount()
         try XCTSkipIf(before < 0, "/proc/self/task is not readable here")
         let pool = ThreadPool(threads: 3)
         // A job through every worker: each has started (and named itself) once it has run.
@@ -42,7 +45,7 @@ final class ThreadPoolLifecycleTests: XCTestCase {
         XCTAssertEqual(sums[0], 192)
         XCTAssertEqual(liveThreadCount(), before + 2)
         pool.shutdown()
-        XCTAssertEqual(liveThreadCount(), before)
+        XCTAssertEqual(ThreadPool.liveWorkerThreads(settlingTo: before), before)
         pool.shutdown()
         XCTAssertEqual(liveThreadCount(), before)
     }

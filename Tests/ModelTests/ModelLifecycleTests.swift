@@ -8,9 +8,6 @@ import XCTest
 private struct EarlyError: Error {}
 
 final class ModelLifecycleTests: XCTestCase {
-    /// Kernel worker threads alive in this process (named by the pool).
-    private func threadCount() -> Int { ThreadPool.liveWorkerThreads() ?? -1 }
-
     private func buildAndThrow(threads: Int) throws {
         let model = TinyF32(seed: 1, threads: threads)
         XCTAssertEqual(model.pool.threadCount, threads)
@@ -18,14 +15,14 @@ final class ModelLifecycleTests: XCTestCase {
     }
 
     func testModelsDroppedRightAfterInitJoinTheirThreads() throws {
-        let before = threadCount()
+        let before = ThreadPool.settledLiveWorkerThreads() ?? -1
         try XCTSkipIf(before < 0, "/proc/self/task is not readable here")
         var thrown = 0
         for iteration in 0..<200 {
             do { try buildAndThrow(threads: 2 + iteration % 2) } catch is EarlyError { thrown += 1 }
         }
         XCTAssertEqual(thrown, 200)
-        XCTAssertEqual(threadCount(), before, "no model leaks its kernel threads")
+        XCTAssertEqual(ThreadPool.liveWorkerThreads(settlingTo: before), before, "no model leaks its kernel threads")
     }
 
     func testThreadCountIsTheInitializersNotAGlobal() {

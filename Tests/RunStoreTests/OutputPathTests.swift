@@ -28,8 +28,8 @@ final class OutputPathTests: XCTestCase {
 
     func testOneCharacterOutputPathsWork() throws {
         let cwd = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(dir.url.path)
-        defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+        XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(dir.url.path))
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(cwd) }
         let metrics = try runCLI(["export", "1", "--metrics", "a", "--db", db])
         XCTAssertEqual(metrics.status, 0, metrics.stderr)
         XCTAssertTrue(try String(contentsOfFile: dir.path("a"), encoding: .utf8).hasPrefix("epoch,recorded_at,"))
