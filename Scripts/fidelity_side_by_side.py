@@ -226,7 +226,9 @@ def cmd_report(args):
     out = []
     if metas:
         m = metas[0]
-        out.append(f"# Fidelity side by side: {os.path.basename(m['data'])}, {m['date']}")
+        dates = sorted({x["date"] for x in metas})
+        span = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+        out.append(f"# Fidelity side by side: {os.path.basename(m['data'])}, {span}")
         out.append("")
         out.append(f"CPU: {m['cpu']} ({m['cores']} cores, shared with other work: timings are noisy). "
                    f"TensorFlow {m.get('tensorflow', '?')}, Keras {m.get('keras', '?')}. "
@@ -235,8 +237,11 @@ def cmd_report(args):
         out.append("")
     out.append("## Last epoch, per configuration (mean, min-max over seeds)")
     out.append("")
-    out.append("| configuration | seeds | epochs | train loss | train accuracy | held-out accuracy | s/epoch |")
-    out.append("| --- | --- | --- | --- | --- | --- | --- |")
+    out.append("Bumps, per seed: epochs after the third whose train loss is above 0.01 and more than 1.5 times "
+               "the epoch before's.")
+    out.append("")
+    out.append("| configuration | seeds | epochs | train loss | train accuracy | held-out accuracy | bumps | s/epoch |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for key, seeds in configs.items():
         last = [runs[-1] for runs in seeds.values()]
         epochs = sorted({r["epoch"] for r in last})
@@ -248,8 +253,14 @@ def cmd_report(args):
                 return f"{mean:.{digits}f}"
             return f"{mean:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
         secs = statistics.fmean(r["seconds"] for runs in seeds.values() for r in runs)
+
+        def bumps(runs):
+            ordered = sorted(runs, key=lambda r: r["epoch"])
+            return sum(1 for a, b in zip(ordered, ordered[1:])
+                       if b["epoch"] > 3 and b["loss"] > 0.01 and b["loss"] > 1.5 * a["loss"])
         out.append(f"| {name.get(key, key)} | {', '.join(str(s) for s in seeds)} | {'/'.join(map(str, epochs))} | "
-                   f"{stat('loss')} | {stat('accuracy')} | {stat('heldout_accuracy')} | {secs:.0f} |")
+                   f"{stat('loss')} | {stat('accuracy')} | {stat('heldout_accuracy')} | "
+                   f"{' / '.join(str(bumps(runs)) for runs in seeds.values())} | {secs:.0f} |")
     out.append("")
     out.append("## Per epoch: train loss / train accuracy / held-out accuracy")
     out.append("")

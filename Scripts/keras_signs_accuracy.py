@@ -4,7 +4,11 @@ test_signs.h5 to train, last 24 to test) and print per-epoch metrics as JSON lin
 with `resnet-run train --data-file ../shared/datasets/signs/test_signs.h5 --split 96` at the same
 settings. Run by hand (TensorFlow from PyPI):
 
-    python3 Scripts/keras_signs_accuracy.py [--epochs 8 --batch-size 8 --lr 0.001 --seed 0]
+    python3 Scripts/keras_signs_accuracy.py [--epochs 8 --batch-size 8 --lr 0.001 --seed 0] [--reshuffle]
+
+With TensorFlow seeded (the default here, for a reproducible run), Keras 3.15's `fit(shuffle=True)`
+trains on the same permutation in every epoch; `--reshuffle` seeds numpy only, as the notebooks do,
+so Keras draws a new order each epoch like `resnet-run train` (see README, Fidelity).
 """
 import argparse
 import json
@@ -29,8 +33,12 @@ def main():
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=0.001)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reshuffle", action="store_true", help="seed numpy only: a new order every epoch")
     args = ap.parse_args()
-    keras.utils.set_random_seed(args.seed)
+    if args.reshuffle:
+        np.random.seed(args.seed)
+    else:
+        keras.utils.set_random_seed(args.seed)
     with h5py.File(args.file, "r") as f:
         x = np.array(f["test_set_x"], dtype=np.float32) / 255.0
         y = np.eye(6, dtype=np.float32)[np.array(f["test_set_y"])]
