@@ -3,12 +3,13 @@
 
 Run by hand, not in CI (it takes 10-20 minutes on 2 cores and wants a quiet machine):
 
-    python3 Scripts/bench_sitting.py [--rounds 3] [--portable] [--keras-python /path/to/venv/bin/python]
+    python3 Scripts/bench_sitting.py [--rounds 3] [--portable [LEVEL,...]] [--keras-python /path/to/venv/bin/python]
                                      [--out Scripts/figures/DATE.md]
 
 What it does, in this order, so that every figure comes from the same sitting:
 1. `swift build -c release --product resnet-run` (the default, -target-cpu native build) and, with
-   --portable, the same with RESNET_TARGET_CPU=x86-64-v3 into .build-portable.
+   --portable, the same with RESNET_TARGET_CPU=LEVEL for each level given (default x86-64-v3;
+   `--portable x86-64-v2,x86-64-v3` for both) into .build-v2, .build-v3.
 2. `--rounds` rounds, each: `resnet-run bench` of every build, then `Scripts/keras_bench.py` (when a
    Python with TensorFlow is given or is this one). Interleaving rounds spreads the machine's drift
    over both sides; the table reports the median over rounds of each side's own median.
@@ -87,7 +88,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=10, help="timed training steps per bench")
-    ap.add_argument("--portable", action="store_true", help="also build and bench RESNET_TARGET_CPU=x86-64-v3")
+    ap.add_argument("--portable", nargs="?", const="x86-64-v3", metavar="LEVEL,...",
+                    help="also build and bench RESNET_TARGET_CPU=LEVEL for each level (default x86-64-v3)")
     ap.add_argument("--keras-python", help="a Python with tensorflow and keras (default: this one, if it has them)")
     ap.add_argument("--keep-coretype", action="store_true", help="keep OPENBLAS_CORETYPE from the environment")
     ap.add_argument("--out", help="also write the Markdown table here")
@@ -97,8 +99,10 @@ def main():
 
     env = environment(args.keep_coretype)
     builds = {"native": build(None, None, env)}
-    if args.portable:
-        builds["x86-64-v3"] = build(".build-portable", "x86-64-v3", env)
+    for level in (args.portable.split(",") if args.portable else []):
+        if level not in ("x86-64-v2", "x86-64-v3", "x86-64-v4"):
+            sys.exit(f"bench_sitting.py: error: --portable {level}: use x86-64-v2, x86-64-v3 or x86-64-v4")
+        builds[level] = build(".build-" + level.removeprefix("x86-64-"), level, env)
 
     keras_python = args.keras_python or sys.executable
     probe = subprocess.run([keras_python, "-c", "import tensorflow, keras"], capture_output=True)

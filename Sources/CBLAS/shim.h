@@ -16,6 +16,17 @@ static inline int resnet_cpu_has_avx2_fma(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
+// Whether this translation unit is compiled for a CPU with fused multiply-add (the target CPU Swift
+// passes to its clang importer: -target-cpu). Without FMA (an x86-64-v2 build), LLVM lowers a fused
+// multiply-add to a call to libm's fmaf per lane, emulated in software; kernels then multiply and add.
+static inline int resnet_target_has_fma(void) {
+#ifdef __FMA__
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 // Names the calling thread (shown in /proc/self/task/*/comm, top, gdb). pthread_setname_np is a GNU
 // extension that Swift's Glibc module does not expose; glibc has it (pthread_t is unsigned long).
 int pthread_setname_np(unsigned long thread, const char *name);

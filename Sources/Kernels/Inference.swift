@@ -9,22 +9,25 @@
 public func conv2DInference<T: NetScalar>(x: UnsafePointer<T>, weights: UnsafePointer<T>, bias: UnsafePointer<T>?,
                                           residual: UnsafePointer<T>?, relu: Bool, y: UnsafeMutablePointer<T>,
                                           count n: Int, geometry g: ConvGeometry, workspace: UnsafeMutablePointer<T>,
-                                          pool: ThreadPool = .serial) {
+                                          pool: ThreadPool = .serial, streamRows: Int = streamGEMMMaximumRows) {
     let m = n * g.outH * g.outW
     let a: UnsafePointer<T>
     if g.isPointwise { a = x } else { im2col(x, workspace, count: n, g, pool: pool); a = UnsafePointer(workspace) }
-    gemmWithEpilogue(pool, m: m, n: g.outC, k: g.patch, a: a, b: weights, c: y, bias: bias, residual: residual, relu: relu)
+    gemmWithEpilogue(pool, m: m, n: g.outC, k: g.patch, a: a, b: weights, c: y, bias: bias, residual: residual, relu: relu,
+                     streamRows: streamRows)
 }
 
 /// C[m, n] ← relu?(A[m, k]·B[k, n] + bias[n] + R[m, n]), row-major and dense; split like `parallelGEMM`.
+/// Float products of at most `streamRows` rows stream the weights (tests pass it to cover both paths
+/// in any build).
 @inlinable
 public func gemmWithEpilogue<T: NetScalar>(_ pool: ThreadPool, m: Int, n: Int, k: Int, a: UnsafePointer<T>, b: UnsafePointer<T>,
                                            c: UnsafeMutablePointer<T>, bias: UnsafePointer<T>?,
-                                           residual: UnsafePointer<T>?, relu: Bool) {
+                                           residual: UnsafePointer<T>?, relu: Bool, streamRows: Int = streamGEMMMaximumRows) {
     let work = Double(m) * Double(n) * Double(k)
     // Few rows against many weights (batch-1 and small-batch inference in the late stages): stream
     // the weights once instead of letting OpenBLAS pack them (see `streamGEMM`).
-    if T.self == Float.self && m <= streamGEMMMaximumRows && n >= 32 && work >= 2e6 {
+    if T.self == Float.self && m <= streamRows && n >= 32 && work >= 2e6 {
         let context = (m, n, k, UnsafeRawPointer(a), UnsafeRawPointer(b), UnsafeMutableRawPointer(c), bias, residual, relu)
         pool.parallelFor(n, align: 32, minimumPerThread: 32, context) { ctxPointer, columns in
             let (m, n, k, a, b, c, bias, residual, relu) = ctxPointer.pointee

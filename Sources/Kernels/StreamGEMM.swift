@@ -1,3 +1,5 @@
+import CBLAS
+
 /// A GEMM for few rows and many weights: C[m, n] = A[m, k]·B[k, n] with m small (batch-1 inference
 /// in the late stages: 4×4 or 2×2 output positions against up to 4,608×512 weights).
 ///
@@ -72,10 +74,10 @@ func streamTile4(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>,
         let b0 = bp.loadUnaligned(as: SIMD16<Float>.self), b1 = bp.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
         let x0 = SIMD16<Float>(repeating: a0[p]), x1 = SIMD16<Float>(repeating: a1[p])
         let x2 = SIMD16<Float>(repeating: a2[p]), x3 = SIMD16<Float>(repeating: a3[p])
-        c00.addProduct(x0, b0); c01.addProduct(x0, b1)
-        c10.addProduct(x1, b0); c11.addProduct(x1, b1)
-        c20.addProduct(x2, b0); c21.addProduct(x2, b1)
-        c30.addProduct(x3, b0); c31.addProduct(x3, b1)
+        multiplyAdd(&c00, x0, b0); multiplyAdd(&c01, x0, b1)
+        multiplyAdd(&c10, x1, b0); multiplyAdd(&c11, x1, b1)
+        multiplyAdd(&c20, x2, b0); multiplyAdd(&c21, x2, b1)
+        multiplyAdd(&c30, x3, b0); multiplyAdd(&c31, x3, b1)
         bp += step
     }
     cr.storeBytes(of: c00, as: SIMD16<Float>.self); cr.storeBytes(of: c01, toByteOffset: 64, as: SIMD16<Float>.self)
@@ -104,8 +106,8 @@ func streamTile2(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>,
     for p in p0..<p1 {
         let b0 = bp.loadUnaligned(as: SIMD16<Float>.self), b1 = bp.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
         let x0 = SIMD16<Float>(repeating: a0[p]), x1 = SIMD16<Float>(repeating: a1[p])
-        c00.addProduct(x0, b0); c01.addProduct(x0, b1)
-        c10.addProduct(x1, b0); c11.addProduct(x1, b1)
+        multiplyAdd(&c00, x0, b0); multiplyAdd(&c01, x0, b1)
+        multiplyAdd(&c10, x1, b0); multiplyAdd(&c11, x1, b1)
         bp += step
     }
     cr.storeBytes(of: c00, as: SIMD16<Float>.self); cr.storeBytes(of: c01, toByteOffset: 64, as: SIMD16<Float>.self)
@@ -125,11 +127,19 @@ func streamTile1(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int,
     let step = 4 * ldb
     for p in p0..<p1 {
         let x = SIMD16<Float>(repeating: a[p])
-        c0.addProduct(x, bp.loadUnaligned(as: SIMD16<Float>.self))
-        c1.addProduct(x, bp.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self))
+        multiplyAdd(&c0, x, bp.loadUnaligned(as: SIMD16<Float>.self))
+        multiplyAdd(&c1, x, bp.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self))
         bp += step
     }
     cr.storeBytes(of: c0, as: SIMD16<Float>.self); cr.storeBytes(of: c1, toByteOffset: 64, as: SIMD16<Float>.self)
+}
+
+/// acc += x·y: one fused multiply-add where the target CPU has FMA; a multiply and an add where it
+/// has not (the x86-64-v2 build), because there LLVM turns a fused multiply-add into a software
+/// `fmaf` call per lane (batch-1 latency 180–251 ms, 15–17.5 ms without). The check folds at compile time.
+@inlinable @inline(__always)
+func multiplyAdd(_ acc: inout SIMD16<Float>, _ x: SIMD16<Float>, _ y: SIMD16<Float>) {
+    if resnet_target_has_fma() != 0 { acc.addProduct(x, y) } else { acc += x * y }
 }
 
 /// Up to how many rows `gemmWithEpilogue` streams the weights instead of calling OpenBLAS. Measured
@@ -137,7 +147,10 @@ func streamTile1(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int,
 /// 4×4608×512 1.90 vs 2.00 ms, 16×1024×256 0.34 vs 0.46 ms, 64×1152×128 0.32 vs 0.41 ms; on the
 /// quiet machine, whole batch-1 forwards with OpenBLAS' AVX-512 kernels: 4.7–5.4 vs 6.2–9.1 ms. From
 /// a few hundred rows on the product is bound by arithmetic and OpenBLAS' packed kernels win.
-public let streamGEMMMaximumRows = 64
+/// Without FMA in the target (the x86-64-v2 build), 0: there `streamGEMM`'s 16-wide accumulators
+/// are SSE registers, which a 2-row tile overflows, and OpenBLAS' run-time kernels for the CPU do
+/// better (v2 build, batch-1 latency on the Zen 5: 15.0–17.5 ms streamed, 6.3–6.6 ms with OpenBLAS).
+public let streamGEMMMaximumRows = resnet_target_has_fma() != 0 ? 64 : 0
 
 /// Whether `streamGEMM` works on 4 rows at a time (eight 16-wide accumulators, which fit AVX-512's
 /// 32 vector registers) or 2 (which fit AVX2's 16; 4 rows there spill). Measured batch-1 latency on
