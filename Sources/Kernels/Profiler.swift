@@ -48,3 +48,12 @@ public final class StepProfiler {
         last = now
     }
 }
+
+/// Seconds on the monotonic clock (no allocation): the one clock of the training loop, `bench` and
+/// the thread-pool diagnostics.
+@inlinable @inline(__always)
+public func monotonicSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}

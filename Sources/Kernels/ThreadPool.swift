@@ -90,12 +90,6 @@ public final class ThreadPool: @unchecked Sendable {
         return last
     }
 
-    private static func monotonicSeconds() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-    }
-
     /// The processors this process may run on: the default thread count of models and tools.
     public static let availableProcessors = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 

@@ -13,6 +13,7 @@
 /// shape, dtype and label-range mismatch is a one-line `DatasetError` from the Datasets module.
 import Datasets
 import Foundation
+import Kernels
 import Models
 
 /// The input/output shape a model expects, for loaders and messages.

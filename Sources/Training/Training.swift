@@ -88,14 +88,6 @@ public func oneLine(_ error: Error) -> String {
     return text.split(whereSeparator: \.isNewline).joined(separator: " ")
 }
 
-/// Seconds on the monotonic clock (no allocation).
-@inline(__always)
-func monotonicSeconds() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-}
-
 /// A number as a user typed it back: integers without ".0", others in shortest form; NaN as "nan".
 func formatNumber(_ x: Double) -> String {
     if x.isNaN { return "nan" }

@@ -82,11 +82,7 @@ struct Bench: ParsableCommand {
         throw ExitCode(1)
     }
 
-    static func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-    }
+    static func now() -> Double { monotonicSeconds() }
 
     static func round(_ x: Double, _ digits: Int) -> Double {
         let p = Foundation.pow(10.0, Double(digits))
