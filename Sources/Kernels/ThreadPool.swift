@@ -79,15 +79,16 @@ public final class ThreadPool: @unchecked Sendable {
     /// `liveWorkerThreads()` once it has not changed for `quiet` seconds (at most `seconds` in all):
     /// the baseline a lifecycle test compares against, free of threads other tests joined a moment ago.
     public static func settledLiveWorkerThreads(quiet: Double = 0.05, within seconds: Double = 2) -> Int? {
-        let deadline = monotonicSeconds() + seconds
         guard var last = liveWorkerThreads() else { return nil }
         var since = monotonicSeconds()
-        while monotonicSeconds() < deadline {
+        let deadline = since + seconds
+        while true {
             usleep(2_000)
             guard let count = liveWorkerThreads() else { return nil }
-            if count != last { last = count; since = monotonicSeconds() } else if monotonicSeconds() - since >= quiet { break }
+            let now = monotonicSeconds()
+            if count != last { (last, since) = (count, now) } else if now - since >= quiet { return last }
+            if now >= deadline { return last }
         }
-        return last
     }
 
     /// The processors this process may run on: the default thread count of models and tools.

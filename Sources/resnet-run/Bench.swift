@@ -82,8 +82,6 @@ struct Bench: ParsableCommand {
         throw ExitCode(1)
     }
 
-    static func now() -> Double { monotonicSeconds() }
-
     static func round(_ x: Double, _ digits: Int) -> Double {
         let p = Foundation.pow(10.0, Double(digits))
         return (x * p).rounded() / p
@@ -115,9 +113,9 @@ struct Bench: ParsableCommand {
         times.reserveCapacity(steps)
         let allocationsBefore = alloc_counter_allocations()
         for _ in 0..<steps {
-            let t0 = Self.now()
+            let t0 = monotonicSeconds()
             trainStep()
-            times.append(Self.now() - t0)
+            times.append(monotonicSeconds() - t0)
         }
         let allocationsPerStep = Double(alloc_counter_allocations() - allocationsBefore) / Double(steps)
         let sorted = times.sorted()
@@ -131,9 +129,9 @@ struct Bench: ParsableCommand {
         inference.input.update(from: model.input, count: M.capacity * elements)
         inference.forward(count: batch)
         let inferenceAllocationsBefore = alloc_counter_allocations()
-        var t0 = Self.now()
+        var t0 = monotonicSeconds()
         for _ in 0..<inferenceBatches { inference.forward(count: batch) }
-        let inferenceSeconds = (Self.now() - t0) / Double(inferenceBatches)
+        let inferenceSeconds = (monotonicSeconds() - t0) / Double(inferenceBatches)
         let inferenceAllocations = Double(alloc_counter_allocations() - inferenceAllocationsBefore) / Double(inferenceBatches)
         let latencies = Self.latencies(max(inferenceBatches, 10)) { inference.forward(count: 1) }
 
@@ -145,9 +143,9 @@ struct Bench: ParsableCommand {
             var report: [String: Any] = [:]
             for (key, count, calls) in [("batch", batch, inferenceBatches), ("batch1", 1, max(inferenceBatches, 10))] {
                 profiler.reset()
-                let t = Self.now()
+                let t = monotonicSeconds()
                 for _ in 0..<calls { inference.forward(count: count) }
-                let wall = Self.now() - t
+                let wall = monotonicSeconds() - t
                 report[key] = Self.profileReport(M.Inference.profiledSteps, profiler, steps: calls, batch: count, wall: wall,
                                                  title: "inference, batch \(count)")
             }
@@ -161,9 +159,9 @@ struct Bench: ParsableCommand {
         for i in 0..<(batch * M.classes) {
             difference = max(difference, abs(Double(model.probabilities[i]) - Double(inference.probabilities[i])))
         }
-        t0 = Self.now()
+        t0 = monotonicSeconds()
         for _ in 0..<inferenceBatches { model.forward(count: batch, training: false) }
-        let graphSeconds = (Self.now() - t0) / Double(inferenceBatches)
+        let graphSeconds = (monotonicSeconds() - t0) / Double(inferenceBatches)
         let graphLatencies = Self.latencies(max(inferenceBatches, 10)) { model.forward(count: 1, training: false) }
         // With one thread every kernel runs on this thread: its CPU time is the work itself, which a
         // busy machine (other processes on the cores) inflates far less than wall time.
@@ -196,9 +194,9 @@ struct Bench: ParsableCommand {
             model.profiler = profiler
             trainStep()
             profiler.reset()
-            let t = Self.now()
+            let t = monotonicSeconds()
             for _ in 0..<steps { trainStep() }
-            let wall = Self.now() - t
+            let wall = monotonicSeconds() - t
             model.profiler = nil
             profileReport = Self.profileReport(M.profiledSteps, profiler, steps: steps, batch: batch, wall: wall,
                                                title: "training step, batch \(batch)")
@@ -305,9 +303,9 @@ struct Bench: ParsableCommand {
         var times = [Double](repeating: 0, count: count)
         body()
         for i in times.indices {
-            let t = now()
+            let t = monotonicSeconds()
             body()
-            times[i] = now() - t
+            times[i] = monotonicSeconds() - t
         }
         return times.sorted()
     }
@@ -320,12 +318,12 @@ struct Bench: ParsableCommand {
         var c = [Float](repeating: 0, count: n * n)
         var best = 0.0
         for _ in 0..<4 {
-            let t0 = now()
+            let t0 = monotonicSeconds()
             a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
                 parallelGEMM(pool, transA: false, transB: false, m: n, n: n, k: n, alpha: Float(1), a: pa.baseAddress!, lda: n,
                            b: pb.baseAddress!, ldb: n, beta: 0, c: pc.baseAddress!, ldc: n)
             } } }
-            best = max(best, 2 * Double(n * n * n) / (now() - t0) / 1e9)
+            best = max(best, 2 * Double(n * n * n) / (monotonicSeconds() - t0) / 1e9)
         }
         return round(best, 1)
     }
@@ -347,10 +345,10 @@ struct Bench: ParsableCommand {
         var times: [Double] = []
         for k in 0...max(1, repeats) {
             try comm.barrier()
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = monotonicSeconds()
             try comm.startAllreduceSum(buffer, count: count, scalarBytes: 4, request: request)
             try comm.waitAll(request, count: 1)
-            if k > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }  // the first is warm-up
+            if k > 0 { times.append(monotonicSeconds() - t0) }  // the first is warm-up
         }
         times.sort()
         let median = times[times.count / 2]
